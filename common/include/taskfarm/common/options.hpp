@@ -1,0 +1,50 @@
+#pragma once
+// Pool and map settings shared by every layer (the CLI fills them from job files).
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace taskfarm {
+
+template <class Signature>
+class Task;
+
+// How the master and a worker talk. See DESIGN.md, Transports.
+enum class Transport { pipe, socket, mqueue, shm };
+// How workers come to life: fork (inherit the master's state as of Pool
+// construction) or spawn (re-execute /proc/self/exe; only statically registered
+// tasks exist; safe from any program state).
+enum class Start { fork, spawn };
+
+[[nodiscard]] std::string_view to_string(Transport t) noexcept;
+[[nodiscard]] std::string_view to_string(Start s) noexcept;
+[[nodiscard]] std::optional<Transport> parse_transport(std::string_view s) noexcept;
+[[nodiscard]] std::optional<Start> parse_start(std::string_view s) noexcept;
+
+struct PoolOptions {
+  std::size_t workers = 0;                      // 0 = one per online CPU
+  Transport transport = Transport::pipe;
+  Start start = Start::fork;
+  std::size_t max_tasks_per_child = 0;          // 0 = unlimited
+  std::chrono::milliseconds task_timeout{0};    // 0 = none
+  unsigned max_retries = 0;                     // re-runs of a task whose worker died or timed out
+  const Task<void()>* initializer = nullptr;    // run once in each worker before its first task
+  std::size_t ring_bytes = std::size_t{1} << 20;          // shm: bytes per ring direction
+  std::size_t max_message_bytes = std::size_t{256} << 20; // largest frame payload either way
+};
+
+struct MapOptions {
+  std::size_t chunksize = 0;  // 0 = automatic, as Python: ceil(n / (4 * workers))
+};
+
+// Limits enforced by validation (ConfigError outside them).
+inline constexpr std::size_t kMaxWorkers = 1024;
+inline constexpr std::size_t kMinRingBytes = 4096;
+inline constexpr std::size_t kMaxRingBytes = std::size_t{1} << 30;
+inline constexpr std::size_t kMinMessageBytes = 1024;
+inline constexpr std::size_t kMaxMessageBytes = std::size_t{1} << 40;
+
+}  // namespace taskfarm

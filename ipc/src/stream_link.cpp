@@ -1,0 +1,234 @@
+#include "stream_link.hpp"
+
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace taskfarm::ipc::detail {
+
+namespace {
+// write() on a pipe whose reader is gone raises SIGPIPE, whose default action
+// kills the process. We block it around the write and swallow the one we caused,
+// so a dead worker (or a dead master) is an EPIPE result and never a death.
+class SigpipeGuard {
+ public:
+  SigpipeGuard() noexcept {
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigset_t pending;
+    sigemptyset(&pending);
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_);
+  }
+  void caused_epipe() noexcept { epipe_ = true; }
+  ~SigpipeGuard() {
+    if (epipe_ && !was_pending_) {
+      sigset_t pipe_set;
+      sigemptyset(&pipe_set);
+      sigaddset(&pipe_set, SIGPIPE);
+      const timespec zero{0, 0};
+      while (sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+
+ private:
+  sigset_t old_;
+  bool was_pending_ = false;
+  bool epipe_ = false;
+};
+}  // namespace
+
+StreamLink::StreamLink(UniqueFd rfd, UniqueFd wfd, bool socket, std::uint64_t max_frame_bytes)
+    : rfd_(std::move(rfd)), wfd_(std::move(wfd)), socket_(socket), max_(max_frame_bytes) {
+  wfd_raw_ = wfd_ ? wfd_.get() : rfd_.get();
+  set_nonblocking(rfd_.get(), true);
+  set_nonblocking(wfd_raw_, true);
+  in_.resize(kReadBuffer);
+}
+
+ssize_t StreamLink::write_some(const ::iovec* iov, int n) {
+  for (;;) {
+    ssize_t w;
+    if (socket_) {
+      msghdr msg{};
+      msg.msg_iov = const_cast<::iovec*>(iov);
+      msg.msg_iovlen = static_cast<std::size_t>(n);
+      w = ::sendmsg(wfd_raw_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } else {
+      SigpipeGuard guard;
+      w = ::writev(wfd_raw_, iov, n);
+      if (w < 0 && errno == EPIPE) guard.caused_epipe();
+    }
+    if (w >= 0) return w;
+    if (errno == EINTR) continue;
+    return -errno;
+  }
+}
+
+std::error_code StreamLink::try_send(FrameKind kind, std::uint64_t id,
+                                     std::span<const std::byte> payload, Flush flush_mode) {
+  if (payload.size() > max_) return Errc::too_large;
+  if (broken_ == Errc::peer_gone || broken_ == Errc::closed) return broken_;
+  const FrameHeader h = make_header(kind, id, payload.size());
+  const auto* hb = reinterpret_cast<const std::byte*>(&h);
+
+  if (!has_pending_output() && flush_mode == Flush::now) {
+    iovec iov[2] = {{const_cast<std::byte*>(hb), sizeof h},
+                    {const_cast<std::byte*>(payload.data()), payload.size()}};
+    const ssize_t w = write_some(iov, payload.empty() ? 1 : 2);
+    std::size_t done = 0;
+    if (w < 0) {
+      if (-w != EAGAIN) return from_errno(static_cast<int>(-w));
+    } else {
+      done = static_cast<std::size_t>(w);
+    }
+    if (done == sizeof h + payload.size()) return {};
+    // Keep the unwritten rest; the caller flushes it as the peer reads.
+    out_.clear();
+    out_pos_ = 0;
+    if (done < sizeof h) out_.insert(out_.end(), hb + done, hb + sizeof h);
+    const std::size_t pdone = done > sizeof h ? done - sizeof h : 0;
+    out_.insert(out_.end(), payload.begin() + static_cast<std::ptrdiff_t>(pdone), payload.end());
+    return {};
+  }
+  if (out_pos_ == out_.size()) {
+    out_.clear();
+    out_pos_ = 0;
+  }
+  out_.insert(out_.end(), hb, hb + sizeof h);
+  out_.insert(out_.end(), payload.begin(), payload.end());
+  if (flush_mode == Flush::now || out_.size() - out_pos_ >= kCoalesceBytes) {
+    auto ec = flush();
+    if (ec == Errc::would_block) return {};
+    return ec;
+  }
+  return {};
+}
+
+std::error_code StreamLink::flush() {
+  while (out_pos_ < out_.size()) {
+    iovec iov{out_.data() + out_pos_, out_.size() - out_pos_};
+    const ssize_t w = write_some(&iov, 1);
+    if (w < 0) {
+      if (-w == EAGAIN) return Errc::would_block;
+      return from_errno(static_cast<int>(-w));
+    }
+    out_pos_ += static_cast<std::size_t>(w);
+  }
+  out_.clear();
+  out_pos_ = 0;
+  if (out_.capacity() > 4 * kCoalesceBytes) out_.shrink_to_fit();  // do not pin a 64 MiB frame
+  return {};
+}
+
+bool StreamLink::prepare_wait() noexcept {
+  if (broken_) return false;  // report it now
+  if (reading_large_) return true;
+  const std::size_t avail = in_end_ - in_begin_;
+  if (avail < sizeof(FrameHeader)) return true;
+  FrameHeader h;
+  std::memcpy(&h, in_.data() + in_begin_, sizeof h);
+  // A complete frame (or a header that will be rejected) is waiting: do not sleep.
+  return check_header(h, max_) == FrameCheck::ok && avail - sizeof h < h.length &&
+         h.length <= in_.size() / 2;
+}
+
+std::error_code StreamLink::fill() {
+  if (in_begin_ == in_end_) in_begin_ = in_end_ = 0;
+  if (in_end_ == in_.size() && in_begin_ > 0) {
+    std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
+    in_end_ -= in_begin_;
+    in_begin_ = 0;
+  }
+  for (;;) {
+    const ssize_t r = ::read(rfd_.get(), in_.data() + in_end_, in_.size() - in_end_);
+    if (r > 0) {
+      in_end_ += static_cast<std::size_t>(r);
+      return {};
+    }
+    if (r == 0) return Errc::peer_gone;  // end of stream: the peer closed or died
+    if (errno == EINTR) continue;
+    return from_errno(errno);
+  }
+}
+
+std::error_code StreamLink::try_receive(Frame& out) {
+  if (broken_) return broken_;
+  for (;;) {
+    if (reading_large_) {
+      // Move buffered bytes first, then read straight into the payload.
+      const std::size_t want = large_hdr_.length - large_got_;
+      const std::size_t avail = in_end_ - in_begin_;
+      if (avail > 0) {
+        const std::size_t n = std::min(want, avail);
+        if (large_payload_.size() < large_got_ + n) large_payload_.resize(large_got_ + n);
+        std::memcpy(large_payload_.data() + large_got_, in_.data() + in_begin_, n);
+        in_begin_ += n;
+        large_got_ += n;
+      }
+      while (large_got_ < large_hdr_.length) {
+        // Grow with what arrived (at least 1 MiB, at most doubling), never to the
+        // announced length up front.
+        const std::size_t target = std::min<std::uint64_t>(
+            large_hdr_.length, std::max<std::size_t>(large_got_ * 2, std::size_t{1} << 20));
+        if (large_payload_.size() < target) large_payload_.resize(target);
+        const ssize_t r = ::read(rfd_.get(), large_payload_.data() + large_got_, target - large_got_);
+        if (r > 0) {
+          large_got_ += static_cast<std::size_t>(r);
+          continue;
+        }
+        if (r == 0) return broken_ = Errc::peer_gone;  // died mid-frame
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) return Errc::would_block;
+        return broken_ = from_errno(errno);
+      }
+      large_payload_.resize(large_got_);
+      out.header = large_hdr_;
+      out.payload.swap(large_payload_);
+      large_payload_.clear();
+      reading_large_ = false;
+      return {};
+    }
+
+    const std::size_t avail = in_end_ - in_begin_;
+    if (avail >= sizeof(FrameHeader)) {
+      FrameHeader h;
+      std::memcpy(&h, in_.data() + in_begin_, sizeof h);
+      const FrameCheck c = check_header(h, max_);
+      if (c != FrameCheck::ok)
+        return broken_ = (c == FrameCheck::too_large ? Errc::too_large : Errc::protocol_error);
+      if (avail - sizeof h >= h.length) {
+        out.header = h;
+        out.payload.assign(in_.data() + in_begin_ + sizeof h,
+                           in_.data() + in_begin_ + sizeof h + h.length);
+        in_begin_ += sizeof h + h.length;
+        return {};
+      }
+      if (h.length > in_.size() / 2) {
+        in_begin_ += sizeof h;
+        large_hdr_ = h;
+        large_got_ = 0;
+        large_payload_.clear();
+        reading_large_ = true;
+        continue;
+      }
+    }
+    if (auto ec = fill()) {
+      if (ec == Errc::peer_gone) broken_ = ec;
+      return ec;
+    }
+  }
+}
+
+}  // namespace taskfarm::ipc::detail

@@ -1,0 +1,66 @@
+#pragma once
+// Frames over a byte stream: a pair of pipes, or one Unix-domain socket.
+//
+// Both descriptors are non-blocking; the blocking forms of Link wait with poll().
+// Output: a frame is written with one writev when nothing is pending, and only
+// the unwritten rest is copied into the output buffer; Flush::deferred frames
+// collect in the buffer (up to kCoalesceBytes) for one write. Input: small frames
+// are parsed out of a 64 KiB read buffer, many per read(); a large payload is read
+// straight into its destination, which grows with the bytes actually received, so
+// a corrupt length never allocates more than the data that arrived (x2).
+
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <vector>
+
+#include "taskfarm/ipc/fd.hpp"
+#include "taskfarm/ipc/link.hpp"
+
+namespace taskfarm::ipc::detail {
+
+class StreamLink final : public Link {
+ public:
+  // `socket`: rfd == wfd is a socket (send with MSG_NOSIGNAL); otherwise pipes.
+  StreamLink(UniqueFd rfd, UniqueFd wfd, bool socket, std::uint64_t max_frame_bytes);
+
+  std::error_code try_send(FrameKind kind, std::uint64_t id, std::span<const std::byte> payload,
+                           Flush flush) override;
+  std::error_code flush() override;
+  bool has_pending_output() const noexcept override { return out_pos_ < out_.size(); }
+  std::error_code try_receive(Frame& out) override;
+  int readable_fd() const noexcept override { return rfd_.get(); }
+  // Frames already read into the buffer do not make the descriptor readable.
+  bool prepare_wait() noexcept override;
+  int writable_fd() const noexcept override { return wfd_raw_; }
+
+  static constexpr std::size_t kReadBuffer = 64 * 1024;
+  static constexpr std::size_t kCoalesceBytes = 64 * 1024;
+
+ private:
+  // Writes from the iovecs without blocking; returns bytes written or -errno.
+  ssize_t write_some(const ::iovec* iov, int n);
+  std::error_code fill();  // one read() into in_
+
+  UniqueFd rfd_, wfd_;
+  int wfd_raw_;
+  bool socket_;
+  std::uint64_t max_;
+
+  std::vector<std::byte> out_;
+  std::size_t out_pos_ = 0;
+
+  std::vector<std::byte> in_;
+  std::size_t in_begin_ = 0, in_end_ = 0;
+
+  // A frame whose payload is being read directly (too big for in_).
+  bool reading_large_ = false;
+  FrameHeader large_hdr_{};
+  std::vector<std::byte> large_payload_;
+  std::size_t large_got_ = 0;
+
+  std::error_code broken_;  // sticky: protocol errors and EOF end the link
+};
+
+}  // namespace taskfarm::ipc::detail

@@ -1,0 +1,167 @@
+#pragma once
+// Pool: a set of worker processes running registered tasks.
+//
+// The typed methods below only encode arguments and decode results; everything
+// else (workers, links, scheduling) happens in detail::PoolCore behind a pointer,
+// compiled once in the library.
+
+#include <cstddef>
+#include <iterator>
+#include <memory>
+#include <ranges>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "taskfarm/common/errors.hpp"
+#include "taskfarm/common/options.hpp"
+#include "taskfarm/common/serialize.hpp"
+#include "taskfarm/common/task.hpp"
+#include "taskfarm/master/detail/batch.hpp"
+#include "taskfarm/master/future.hpp"
+#include "taskfarm/master/result.hpp"
+#include "taskfarm/master/stats.hpp"
+
+namespace taskfarm {
+
+namespace detail {
+class PoolCore;
+
+template <class A, class X>
+void encode_as(std::vector<std::byte>& out, X&& x) {
+  if constexpr (std::is_same_v<std::remove_cvref_t<X>, A>)
+    encode_into(out, x);
+  else
+    encode_into(out, static_cast<A>(std::forward<X>(x)));
+}
+
+template <class... A, class Tuple, std::size_t... I>
+void encode_tuple_as(std::vector<std::byte>& out, Tuple&& t, std::index_sequence<I...>) {
+  (encode_as<A>(out, std::get<I>(std::forward<Tuple>(t))), ...);
+}
+}  // namespace detail
+
+class Pool {
+ public:
+  // Starts the workers. Throws ConfigError for invalid options or duplicate task
+  // names, Error when the system refuses to create processes or links.
+  explicit Pool(PoolOptions options = {});
+  // Graceful: finishes submitted work, then stops the workers (shutdown()).
+  ~Pool();
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  // Runs task(x) for every x in `inputs` and returns the results in input order.
+  // Throws the failure of the lowest failing input index (after all finished).
+  template <class R, class A, std::ranges::input_range Inputs>
+  auto map(const Task<R(A)>& task, Inputs&& inputs, MapOptions opts = {}) {
+    auto batch = run_batch(task.name(), encode_inputs<A>(std::forward<Inputs>(inputs)), opts);
+    batch->wait();
+    return collect<R>(*batch);
+  }
+
+  // Like map, but one Result per input; task failures never throw.
+  template <class R, class A, std::ranges::input_range Inputs>
+  std::vector<Result<R>> try_map(const Task<R(A)>& task, Inputs&& inputs, MapOptions opts = {}) {
+    auto batch = run_batch(task.name(), encode_inputs<A>(std::forward<Inputs>(inputs)), opts);
+    batch->wait();
+    return collect_results<R>(*batch);
+  }
+
+  // map for multi-argument tasks: each input is a tuple-like of the arguments.
+  template <class R, class... A, std::ranges::input_range Inputs>
+  auto starmap(const Task<R(A...)>& task, Inputs&& inputs, MapOptions opts = {}) {
+    detail::BatchBuilder b;
+    for (auto&& t : inputs) {
+      detail::encode_tuple_as<A...>(b.arena(), t, std::index_sequence_for<A...>{});
+      b.end_item();
+    }
+    auto batch = run_batch(task.name(), std::move(b), opts);
+    batch->wait();
+    return collect<R>(*batch);
+  }
+
+  // Runs task(args...) on a worker; the Future delivers the value or the failure.
+  template <class R, class... A, class... X>
+    requires(sizeof...(A) == sizeof...(X))
+  Future<R> submit(const Task<R(A...)>& task, X&&... args) {
+    detail::BatchBuilder b;
+    (detail::encode_as<A>(b.arena(), std::forward<X>(args)), ...);
+    b.end_item();
+    return Future<R>(run_batch(task.name(), std::move(b), MapOptions{1}));
+  }
+
+  // Python's close(): no new work; the workers exit once the submitted work is done.
+  void close();
+  // Waits for the workers to exit. Requires close() or terminate() first (Error).
+  void join();
+  // Stops the pool. wait: block until submitted work finished and workers exited;
+  // cancel_pending: tasks not yet started end with Cancelled. Idempotent.
+  void shutdown(bool wait = true, bool cancel_pending = false);
+  // Kills the workers now; unfinished tasks end with Cancelled.
+  void terminate();
+
+  [[nodiscard]] PoolStats stats() const;
+  [[nodiscard]] std::size_t size() const noexcept;  // number of worker slots
+  [[nodiscard]] const PoolOptions& options() const noexcept;
+
+  // Type-erased submission (what the typed methods and the CLI use): the encoded
+  // inputs of one task; returns the shared batch the outcomes land in.
+  std::shared_ptr<detail::Batch> run_batch(std::string task, detail::BatchBuilder inputs,
+                                           MapOptions opts);
+
+ private:
+  template <class A, class Inputs>
+  static detail::BatchBuilder encode_inputs(Inputs&& inputs) {
+    detail::BatchBuilder b;
+    if constexpr (std::ranges::sized_range<Inputs>) b.arena().reserve(std::ranges::size(inputs) * 8);
+    for (auto&& x : inputs) {
+      detail::encode_as<A>(b.arena(), std::forward<decltype(x)>(x));
+      b.end_item();
+    }
+    return b;
+  }
+
+  template <class R>
+  static auto collect(detail::Batch& batch) {
+    const std::size_t n = batch.size();
+    for (std::size_t i = 0; i < n; ++i)
+      if (!batch.outcome(i).ok) std::rethrow_exception(batch.outcome(i).error);
+    if constexpr (std::is_void_v<R>) {
+      return;
+    } else {
+      std::vector<R> out;
+      out.reserve(n);
+      for (std::size_t i = 0; i < n; ++i) out.push_back(decode<R>(batch.outcome(i).value));
+      return out;
+    }
+  }
+
+  template <class R>
+  static std::vector<Result<R>> collect_results(detail::Batch& batch) {
+    std::vector<Result<R>> out;
+    out.reserve(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const auto& o = batch.outcome(i);
+      if (!o.ok) {
+        out.push_back(Result<R>::failure(o.error));
+        continue;
+      }
+      try {
+        if constexpr (std::is_void_v<R>)
+          out.push_back(Result<R>::success());
+        else
+          out.push_back(Result<R>::success(decode<R>(o.value)));
+      } catch (...) {
+        out.push_back(Result<R>::failure(std::current_exception()));
+      }
+    }
+    return out;
+  }
+
+  std::shared_ptr<detail::PoolCore> core_;
+};
+
+}  // namespace taskfarm

@@ -1,0 +1,28 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace taskfarm {
+
+struct WorkerStats {
+  int slot = 0;
+  long pid = 0;               // current process, 0 while (re)starting
+  std::uint64_t tasks = 0;    // items completed by this slot, all incarnations
+  std::uint64_t busy_ns = 0;  // time spent inside tasks, as measured by the workers
+  std::uint64_t restarts = 0; // replacements of this slot
+};
+
+struct PoolStats {
+  std::uint64_t submitted = 0;  // items handed to the pool
+  std::uint64_t done = 0;       // items finished (any outcome)
+  std::uint64_t failed = 0;     // finished with an error (including cancelled)
+  std::uint64_t retried = 0;    // re-runs after a worker died or timed out
+  std::uint64_t restarts = 0;   // workers replaced
+  std::vector<WorkerStats> workers;
+  // Task duration percentiles over the recent items (worker-measured), ns.
+  std::uint64_t p50_ns = 0, p90_ns = 0, p99_ns = 0;
+};
+
+}  // namespace taskfarm

@@ -1,0 +1,51 @@
+#include "taskfarm/master/detail/batch.hpp"
+
+#include "taskfarm/common/errors.hpp"
+
+namespace taskfarm::detail {
+
+Batch::Batch(std::string task, std::vector<std::byte> arena, std::vector<std::size_t> offsets)
+    : task_(std::move(task)),
+      arena_(std::move(arena)),
+      offsets_(std::move(offsets)),
+      state_(std::make_unique<std::atomic<std::uint8_t>[]>(offsets_.size() - 1)),
+      outcomes_(offsets_.size() - 1),
+      remaining_(offsets_.size() - 1) {}
+
+bool Batch::claim(std::size_t i) noexcept {
+  std::uint8_t expected = queued;
+  return state_[i].compare_exchange_strong(expected, running, std::memory_order_acq_rel);
+}
+
+void Batch::complete(std::size_t i, Outcome&& o) {
+  outcomes_[i] = std::move(o);
+  state_[i].store(done, std::memory_order_release);  // pairs with is_done()'s acquire
+  if (on_done) on_done(i);
+  if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    std::lock_guard lock(mu_);  // a waiter between its check and its sleep holds mu_
+    cv_.notify_all();
+  }
+}
+
+bool Batch::cancel(std::size_t i, const char* why) {
+  if (!claim(i)) return false;
+  Outcome o;
+  o.error = std::make_exception_ptr(Cancelled(std::string("task \"") + task_ + "\" #" +
+                                              std::to_string(i) + " was " + why));
+  complete(i, std::move(o));
+  return true;
+}
+
+void Batch::wait() const {
+  if (all_done()) return;
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [this] { return all_done(); });
+}
+
+bool Batch::wait_until(Clock::time_point deadline) const {
+  if (all_done()) return true;
+  std::unique_lock lock(mu_);
+  return cv_.wait_until(lock, deadline, [this] { return all_done(); });
+}
+
+}  // namespace taskfarm::detail

@@ -1,0 +1,802 @@
+#include "pool_core.hpp"
+
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include "pidfd.hpp"
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "taskfarm/common/errors.hpp"
+#include "taskfarm/common/registry.hpp"
+#include "taskfarm/common/task.hpp"
+#include "taskfarm/common/wire.hpp"
+#include "taskfarm/worker/protocol.hpp"
+#include "taskfarm/worker/worker.hpp"
+
+namespace taskfarm::detail {
+
+namespace {
+
+// The in-flight window per worker holds about this much work, so a worker never
+// waits for a round trip (~75 us, MACHINE.md) while tasks are queued, yet no
+// worker hoards work another could start.
+constexpr std::uint64_t kTargetQueueNs = 2'000'000;
+constexpr std::size_t kMinWindow = 2;
+constexpr std::size_t kMaxWindow = 4096;
+// A worker whose link ended gets this long to be reported dead before it is killed.
+constexpr auto kLinkGoneGrace = std::chrono::seconds(1);
+constexpr std::size_t kRecent = 4096;
+
+std::size_t cpu_count() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return static_cast<std::size_t>(CPU_COUNT(&set));
+  const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<std::size_t>(n) : 1;
+}
+
+PoolOptions validate(PoolOptions o) {
+  if (std::getenv(worker::kWorkerEnv) != nullptr)
+    throw ConfigError(
+        "this process was started as a taskfarm worker (Start::spawn) but main() did not call "
+        "taskfarm::init(argc, argv) before creating a Pool; call it first in main()");
+  Registry::instance().check();
+  if (o.workers == 0) o.workers = cpu_count();
+  if (o.workers > kMaxWorkers)
+    throw ConfigError("PoolOptions::workers = " + std::to_string(o.workers) +
+                      " exceeds the maximum of " + std::to_string(kMaxWorkers));
+  if (o.transport != Transport::pipe && o.transport != Transport::socket)
+    throw ConfigError("PoolOptions::transport = " + std::string(to_string(o.transport)) +
+                      " is not available in this build (available: pipe, socket)");
+  if (o.task_timeout.count() < 0)
+    throw ConfigError("PoolOptions::task_timeout must not be negative (0 = no timeout), got " +
+                      std::to_string(o.task_timeout.count()) + " ms");
+  if (o.max_retries > 1000)
+    throw ConfigError("PoolOptions::max_retries = " + std::to_string(o.max_retries) +
+                      " is not sane (at most 1000)");
+  if (o.ring_bytes < kMinRingBytes || o.ring_bytes > kMaxRingBytes)
+    throw ConfigError("PoolOptions::ring_bytes = " + std::to_string(o.ring_bytes) +
+                      " is outside [" + std::to_string(kMinRingBytes) + ", " +
+                      std::to_string(kMaxRingBytes) + "]");
+  if (o.max_message_bytes < kMinMessageBytes || o.max_message_bytes > kMaxMessageBytes)
+    throw ConfigError("PoolOptions::max_message_bytes = " + std::to_string(o.max_message_bytes) +
+                      " is outside [" + std::to_string(kMinMessageBytes) + ", " +
+                      std::to_string(kMaxMessageBytes) + "]");
+  if (o.initializer != nullptr && !Registry::instance().find(o.initializer->name()))
+    throw ConfigError("PoolOptions::initializer names task \"" + o.initializer->name() +
+                      "\", which is not registered (was it destroyed?)");
+  return o;
+}
+
+std::string signal_or_exit(int status, int& sig, int& code) {
+  sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return WorkerLost::describe_status(sig, code);
+}
+
+}  // namespace
+
+PoolCore::PoolCore(PoolOptions options) : opts_(validate(std::move(options))) {
+  link_config_.max_frame_bytes = opts_.max_message_bytes;
+  link_config_.ring_bytes = opts_.ring_bytes;
+  const int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (efd < 0) throw Error(std::string("cannot create an eventfd: ") + std::strerror(errno));
+  wake_fd_ = ipc::UniqueFd(efd);
+
+  // The zygote is forked before this pool starts any thread.
+  zygote_ = Zygote::start(opts_.start);
+  workers_.resize(opts_.workers);
+  stats_.workers.resize(opts_.workers);
+  recent_ns_.reserve(kRecent);
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    workers_[i].slot = static_cast<int>(i);
+    stats_.workers[i].slot = static_cast<int>(i);
+    spawn(workers_[i]);
+    if (workers_[i].state == WState::empty) throw Error("cannot start worker " + std::to_string(i));
+  }
+  // Wait for every spawn answer so that a failure (fork refused, exec failed) is
+  // an exception here rather than a broken pool later.
+  std::size_t answered = 0;
+  std::vector<Zygote::Event> events;
+  while (answered < workers_.size()) {
+    pollfd p{zygote_->fd(), POLLIN, 0};
+    if (::poll(&p, 1, 10'000) == 0) throw Error("the pool's fork server did not answer in 10 s");
+    events.clear();
+    if (zygote_->read_events(events)) throw Error("the pool's fork server died while starting workers");
+    for (auto& e : events) {
+      if (e.kind == Zygote::Event::failed)
+        throw Error("cannot start worker " + std::to_string(e.slot) + ": " + e.error);
+      if (e.kind == Zygote::Event::spawned) ++answered;
+      early_events_.push_back(std::move(e));
+    }
+  }
+  // The dispatcher runs with every signal blocked: user handlers run on user
+  // threads, and a write to a dead worker's pipe can never raise SIGPIPE here.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  thread_ = std::thread([this] { run(); });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+PoolCore::~PoolCore() { shutdown(true, false); }
+
+void PoolCore::wake() {
+  if (sleeping_.load(std::memory_order_seq_cst)) {
+    const std::uint64_t one = 1;
+    (void)!::write(wake_fd_.get(), &one, sizeof one);
+  }
+}
+
+void PoolCore::submit(std::shared_ptr<Batch> batch, std::size_t chunksize) {
+  const std::size_t n = batch->size();
+  {
+    std::lock_guard lock(inbox_mu_);
+    if (closed_) throw PoolClosed("the pool is closed: no work can be submitted after close(), shutdown() or terminate()");
+    if (n == 0) return;
+    inbox_.emplace_back(std::move(batch), chunksize);
+  }
+  {
+    std::lock_guard lock(stats_mu_);
+    stats_.submitted += n;
+  }
+  wake();
+}
+
+void PoolCore::close() {
+  {
+    std::lock_guard lock(inbox_mu_);
+    closed_ = true;
+    stop_requested_ = true;
+  }
+  sleeping_.store(true);  // force the wake-up write: state changed
+  wake();
+}
+
+void PoolCore::join() {
+  {
+    std::lock_guard lock(inbox_mu_);
+    if (!closed_) throw Error("Pool::join() needs close(), shutdown() or terminate() first");
+  }
+  join_thread();
+}
+
+void PoolCore::shutdown(bool wait, bool cancel_pending) {
+  {
+    std::lock_guard lock(inbox_mu_);
+    closed_ = true;
+    stop_requested_ = true;
+    if (cancel_pending) cancel_requested_ = true;
+  }
+  sleeping_.store(true);
+  wake();
+  if (wait) join_thread();
+}
+
+void PoolCore::terminate() {
+  {
+    std::lock_guard lock(inbox_mu_);
+    closed_ = true;
+    stop_requested_ = true;
+    terminate_requested_ = true;
+  }
+  sleeping_.store(true);
+  wake();
+  join_thread();
+}
+
+void PoolCore::join_thread() {
+  if (thread_.get_id() == std::this_thread::get_id())
+    throw Error("a pool cannot wait for itself: shutdown(true)/join()/terminate() called from "
+                "one of its own callbacks");
+  std::lock_guard lock(join_mu_);
+  if (thread_.joinable()) thread_.join();
+  zygote_.reset();  // reaps the fork server (it exits once it sees end of file)
+}
+
+PoolStats PoolCore::stats() const {
+  std::lock_guard lock(stats_mu_);
+  PoolStats s = stats_;
+  if (!recent_ns_.empty()) {
+    std::vector<std::uint64_t> v = recent_ns_;
+    auto pct = [&v](double p) {
+      const std::size_t k = std::min(v.size() - 1, static_cast<std::size_t>(p * (v.size() - 1) + 0.5));
+      std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+      return v[k];
+    };
+    s.p50_ns = pct(0.50);
+    s.p90_ns = pct(0.90);
+    s.p99_ns = pct(0.99);
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// Dispatcher thread
+
+void PoolCore::spawn(Worker& w) {
+  ipc::LinkPair pair;
+  if (auto ec = ipc::create_link(opts_.transport, link_config_, pair)) {
+    set_broken(std::make_exception_ptr(
+        Error("cannot create a " + std::string(to_string(opts_.transport)) + " link for worker " +
+              std::to_string(w.slot) + ": " + ec.message())));
+    w.state = WState::empty;
+    return;
+  }
+  worker::WorkerConfig wc;
+  wc.slot = w.slot;
+  if (opts_.initializer) wc.initializer = opts_.initializer->name();
+  wc.max_tasks = opts_.max_tasks_per_child;
+  wc.max_frame_bytes = opts_.max_message_bytes;
+  wc.ring_bytes = opts_.ring_bytes;
+  wc.store(pair.worker);
+  w.token = next_token_++;
+  const auto ec = zygote_->request_spawn(w.slot, w.token, pair.worker);
+  for (int fd : pair.worker.fds) ::close(fd);  // the zygote has its own copies now
+  if (ec) {
+    set_broken(std::make_exception_ptr(
+        Error("cannot ask the fork server for worker " + std::to_string(w.slot) + ": " + ec.message())));
+    w.state = WState::empty;
+    return;
+  }
+  w.link = std::move(pair.master);
+  w.state = WState::spawning;
+  w.link_dead = false;
+  w.said_hello = false;
+  w.timed_out = false;
+  w.cause.clear();
+  w.next_seq = 1;
+  w.kill_deadline = Clock::time_point::max();
+}
+
+void PoolCore::set_broken(std::exception_ptr e) {
+  if (!broken_) broken_ = std::move(e);
+}
+
+void PoolCore::fail_item(const std::shared_ptr<Batch>& b, std::size_t i, std::exception_ptr e) {
+  Outcome o;
+  o.error = std::move(e);
+  o.attempts = b->outcome(i).attempts;
+  o.worker = b->outcome(i).worker;
+  {
+    std::lock_guard lock(stats_mu_);
+    ++stats_.done;
+    ++stats_.failed;
+  }
+  b->complete(i, std::move(o));
+}
+
+void PoolCore::fail_all_queued(std::exception_ptr e) {
+  for (auto& r : retryq_) fail_item(r.batch, r.index, e);
+  retryq_.clear();
+  for (auto& u : runq_)
+    for (std::size_t i = u.next; i < u.batch->size(); ++i)
+      if (u.batch->claim(i)) fail_item(u.batch, i, e);
+  runq_.clear();
+}
+
+void PoolCore::take_inbox() {
+  std::vector<std::pair<std::shared_ptr<Batch>, std::size_t>> in;
+  bool stop, cancel, term;
+  {
+    std::lock_guard lock(inbox_mu_);
+    in.swap(inbox_);
+    stop = stop_requested_;
+    cancel = cancel_requested_;
+    term = terminate_requested_;
+  }
+  for (auto& [b, chunk] : in) runq_.push_back({std::move(b), 0, std::max<std::size_t>(chunk, 1)});
+  stopping_ = stop;
+  if (term && !terminating_) {
+    terminating_ = true;
+    cancelling_ = true;
+    for (auto& w : workers_)
+      if (w.state != WState::empty && w.pid > 0) kill_worker(w, "was terminated");
+  }
+  if (cancel && !cancelling_) cancelling_ = true;
+  if (cancelling_) {
+    for (auto& r : retryq_) fail_item(r.batch, r.index, std::make_exception_ptr(Cancelled(
+        "task \"" + r.batch->task() + "\" #" + std::to_string(r.index) + " was cancelled by pool shutdown")));
+    retryq_.clear();
+    for (auto& u : runq_)
+      for (std::size_t i = u.next; i < u.batch->size(); ++i)
+        u.batch->cancel(i, "cancelled by pool shutdown before it started");
+    runq_.clear();
+  }
+  if (broken_) fail_all_queued(broken_);
+}
+
+std::size_t PoolCore::window() const noexcept {
+  if (avg_ns_ == 0) return kMinWindow;
+  return std::clamp<std::size_t>(kTargetQueueNs / std::max<std::uint64_t>(avg_ns_, 1), kMinWindow,
+                                 kMaxWindow);
+}
+
+bool PoolCore::work_left() const noexcept {
+  if (!runq_.empty() || !retryq_.empty()) return true;
+  for (const auto& w : workers_)
+    if (!w.inflight.empty()) return true;
+  return false;
+}
+
+bool PoolCore::send_chunk(Worker& w) {
+  std::shared_ptr<Batch> batch;
+  std::vector<std::size_t> idx;
+  if (!retryq_.empty()) {
+    batch = retryq_.front().batch;
+    idx.push_back(retryq_.front().index);
+    retryq_.pop_front();
+  } else {
+    while (!runq_.empty() && idx.empty()) {
+      auto& u = runq_.front();
+      std::uint64_t bytes = 0;
+      while (u.next < u.batch->size() && idx.size() < u.chunk) {
+        const auto len = u.batch->input(u.next).size();
+        if (!idx.empty() && bytes + len + 12 > opts_.max_message_bytes / 2) break;
+        if (u.batch->claim(u.next)) {
+          if (len + 64 + u.batch->task().size() > opts_.max_message_bytes) {
+            fail_item(u.batch, u.next, std::make_exception_ptr(SerializationError(
+                "the argument of task \"" + u.batch->task() + "\" #" + std::to_string(u.next) +
+                " is " + std::to_string(len) + " bytes, more than max_message_bytes (" +
+                std::to_string(opts_.max_message_bytes) + ")")));
+          } else {
+            idx.push_back(u.next);
+            bytes += len + 12;
+          }
+        }
+        ++u.next;
+      }
+      batch = u.batch;
+      if (u.next >= u.batch->size()) runq_.pop_front();
+    }
+  }
+  if (idx.empty()) return false;
+
+  std::vector<std::byte> payload;
+  std::size_t total = 8 + batch->task().size();
+  for (auto i : idx) total += 12 + batch->input(i).size();
+  payload.reserve(total);
+  ByteWriter wr(payload);
+  wr.str(batch->task());
+  wr.put(static_cast<std::uint32_t>(idx.size()));
+  const std::uint64_t first_seq = w.next_seq;
+  const auto now = Clock::now();
+  if (w.inflight.empty()) w.front_since = now;
+  for (auto i : idx) {
+    const auto in = batch->input(i);
+    wr.put(static_cast<std::uint64_t>(i));
+    wr.put(static_cast<std::uint32_t>(in.size()));
+    wr.bytes(in);
+    auto& o = batch->outcome(i);
+    ++o.attempts;
+    o.worker = w.slot;
+    w.inflight.push_back({batch, i, w.next_seq++});
+  }
+  if (auto ec = w.link->try_send(FrameKind::task, first_seq, payload, ipc::Flush::deferred))
+    link_failed(w, ec);
+  return true;
+}
+
+void PoolCore::schedule() {
+  if (broken_ || terminating_) return;
+  const std::size_t n = workers_.size();
+  const std::size_t win = window();
+  bool progress = true;
+  // Deal chunks round-robin so that every worker gets some before any gets many.
+  while (progress && (!runq_.empty() || !retryq_.empty())) {
+    progress = false;
+    for (std::size_t k = 0; k < n && (!runq_.empty() || !retryq_.empty()); ++k) {
+      Worker& w = workers_[(rr_ + k) % n];
+      if (w.state != WState::ready || w.link_dead || w.inflight.size() >= win) continue;
+      if (send_chunk(w)) progress = true;
+    }
+    rr_ = (rr_ + 1) % n;
+  }
+  for (auto& w : workers_)
+    if (w.link && !w.link_dead && w.link->has_pending_output())
+      if (auto ec = w.link->flush(); ec && ec != ipc::Errc::would_block) link_failed(w, ec);
+}
+
+void PoolCore::record(Worker& w, std::uint64_t duration_ns, bool failed) {
+  avg_ns_ = avg_ns_ == 0 ? std::max<std::uint64_t>(duration_ns, 1) : (avg_ns_ * 15 + duration_ns) / 16;
+  ++w.tasks;
+  w.busy_ns += duration_ns;
+  std::lock_guard lock(stats_mu_);
+  ++stats_.done;
+  if (failed) ++stats_.failed;
+  auto& ws = stats_.workers[static_cast<std::size_t>(w.slot)];
+  ws.tasks = w.tasks;
+  ws.busy_ns = w.busy_ns;
+  if (recent_ns_.size() < kRecent)
+    recent_ns_.push_back(duration_ns);
+  else
+    recent_ns_[recent_pos_++ % kRecent] = duration_ns;
+}
+
+void PoolCore::on_result(Worker& w, Frame& f) {
+  if (w.inflight.empty() || w.inflight.front().seq != f.id()) {
+    kill_worker(w, "answered an item it was not running (protocol violation)");
+    return;
+  }
+  InFlight item = std::move(w.inflight.front());
+  w.inflight.pop_front();
+  w.front_since = Clock::now();
+  Outcome o;
+  o.attempts = item.batch->outcome(item.index).attempts;
+  o.worker = w.slot;
+  if (f.kind() == FrameKind::result_ok) {
+    if (f.payload.size() < 8) {
+      kill_worker(w, "sent a truncated result (protocol violation)");
+      w.inflight.push_front(std::move(item));
+      return;
+    }
+    std::memcpy(&o.duration_ns, f.payload.data(), 8);
+    o.ok = true;
+    o.value.assign(f.payload.begin() + 8, f.payload.end());
+  } else {
+    worker::ErrorView ev;
+    if (!worker::parse_error(f.payload, ev)) {
+      kill_worker(w, "sent a malformed error report (protocol violation)");
+      w.inflight.push_front(std::move(item));
+      return;
+    }
+    o.duration_ns = ev.duration_ns;
+    const std::string& task = item.batch->task();
+    switch (ev.kind) {
+      case worker::ErrorKind::task_threw:
+        o.error = std::make_exception_ptr(
+            RemoteError(std::string(ev.type), std::string(ev.message), task, item.index));
+        break;
+      case worker::ErrorKind::serialization:
+        o.error = std::make_exception_ptr(SerializationError(
+            "task \"" + task + "\" #" + std::to_string(item.index) + ": " + std::string(ev.message)));
+        break;
+      case worker::ErrorKind::unknown_task:
+        o.error = std::make_exception_ptr(ConfigError(std::string(ev.message)));
+        break;
+    }
+  }
+  record(w, o.duration_ns, !o.ok);
+  item.batch->complete(item.index, std::move(o));
+}
+
+void PoolCore::requeue_uncharged(Worker& w, std::size_t from) {
+  // Items sent but never started go back to the front, in order, as they were.
+  for (std::size_t k = w.inflight.size(); k-- > from;) {
+    auto& it = w.inflight[k];
+    --it.batch->outcome(it.index).attempts;
+    retryq_.push_front({std::move(it.batch), it.index});
+  }
+  w.inflight.resize(from);
+}
+
+void PoolCore::on_frame(Worker& w, Frame& f) {
+  switch (f.kind()) {
+    case FrameKind::result_ok:
+    case FrameKind::result_error:
+      on_result(w, f);
+      return;
+    case FrameKind::hello:
+      if (w.state == WState::starting || w.state == WState::spawning) {
+        w.state = WState::ready;
+        w.said_hello = true;
+        w.link->peer_attached();
+      }
+      return;
+    case FrameKind::init_error: {
+      ByteReader r(f.payload);
+      const auto type = r.str();
+      const auto msg = r.str();
+      set_broken(std::make_exception_ptr(Error(
+          "the pool's initializer \"" + (opts_.initializer ? opts_.initializer->name() : std::string("?")) +
+          "\" failed in worker " + std::to_string(w.slot) + " with " + std::string(type) +
+          (msg.empty() ? "" : ": " + std::string(msg)) + "; the pool cannot run tasks")));
+      return;
+    }
+    case FrameKind::retiring: {
+      std::size_t keep = 0;
+      while (keep < w.inflight.size() && w.inflight[keep].seq <= f.id()) ++keep;
+      requeue_uncharged(w, keep);
+      w.state = WState::stopping;  // it exits next; replaced when the zygote reports it
+      return;
+    }
+    default:
+      kill_worker(w, "sent an unexpected " + std::string(to_string(f.kind())) + " frame");
+  }
+}
+
+void PoolCore::link_failed(Worker& w, std::error_code ec) {
+  if (w.link_dead) return;
+  w.link_dead = true;
+  if (ec == ipc::Errc::peer_gone || ec == ipc::Errc::closed) {
+    // Normally the process is dying; the zygote reports its status in a moment.
+    w.kill_deadline = Clock::now() + kLinkGoneGrace;
+    return;
+  }
+  kill_worker(w, ec == ipc::Errc::too_large
+                     ? "sent a frame larger than max_message_bytes (" + std::to_string(opts_.max_message_bytes) + ")"
+                     : "sent a corrupt frame (" + ec.message() + ")");
+}
+
+void PoolCore::kill_worker(Worker& w, std::string cause) {
+  if (w.cause.empty()) w.cause = std::move(cause);
+  w.link_dead = true;
+  w.kill_deadline = Clock::time_point::max();
+  if (w.pidfd) pidfd_send_signal(w.pidfd.get(), SIGKILL);
+  if (w.pid > 0) ::kill(-w.pid, SIGKILL);  // its process group: whatever it started
+}
+
+void PoolCore::service(Worker& w) {
+  if (!w.link || w.link_dead) return;
+  Frame f;
+  for (int budget = 4096; budget > 0; --budget) {
+    const auto ec = w.link->try_receive(f);
+    if (ec == ipc::Errc::would_block) return;
+    if (ec) {
+      link_failed(w, ec);
+      return;
+    }
+    on_frame(w, f);
+    if (w.link_dead) return;
+  }
+}
+
+void PoolCore::worker_exited(Worker& w, int status) {
+  // Results written before the end are still in the link: take them first.
+  if (w.link && !w.link_dead) service(w);
+  int sig = 0, code = -1;
+  const std::string how = signal_or_exit(status, sig, code);
+  if (!w.inflight.empty()) {
+    InFlight& running = w.inflight.front();
+    auto& o = running.batch->outcome(running.index);
+    if (terminating_) {
+      for (auto& it : w.inflight)
+        fail_item(it.batch, it.index, std::make_exception_ptr(Cancelled(
+            "task \"" + it.batch->task() + "\" #" + std::to_string(it.index) + " was cancelled: the pool was terminated")));
+      w.inflight.clear();
+    } else {
+      const bool retry = o.attempts <= opts_.max_retries && !broken_;
+      if (retry) {
+        {
+          std::lock_guard lock(stats_mu_);
+          ++stats_.retried;
+        }
+        requeue_uncharged(w, 1);
+        retryq_.push_front({running.batch, running.index});
+        w.inflight.clear();
+      } else {
+        std::exception_ptr e;
+        if (w.timed_out)
+          e = std::make_exception_ptr(TaskTimeout(running.batch->task(), running.index, opts_.task_timeout));
+        else
+          e = std::make_exception_ptr(WorkerLost({w.slot, static_cast<long>(w.pid), sig, code,
+                                                  running.batch->task(), running.index,
+                                                  w.cause.empty() ? std::string() : w.cause + " and " + how}));
+        auto b = running.batch;
+        const auto i = running.index;
+        requeue_uncharged(w, 1);
+        w.inflight.clear();
+        fail_item(b, i, e);
+      }
+    }
+  }
+  const bool was_ready = w.said_hello;
+  const pid_t pid = w.pid;
+  w.link.reset();
+  w.pidfd.reset();
+  w.pid = 0;
+  w.state = WState::empty;
+  {
+    std::lock_guard lock(stats_mu_);
+    stats_.workers[static_cast<std::size_t>(w.slot)].pid = 0;
+  }
+  if (terminating_ || broken_) return;
+  if (!was_ready) {
+    // Dying before it is ready is systematic (cannot attach, missing
+    // taskfarm::init in a spawned program, crashing initializer): restarting it
+    // would spin forever. The pool fails its work instead.
+    std::string hint;
+    if (code == worker::kExitAttachFailed)
+      hint = opts_.start == Start::spawn
+                 ? " (could not attach to its link; does main() call taskfarm::init(argc, argv) first?)"
+                 : " (could not attach to its link)";
+    else if (code == worker::kExitInitializerFailed)
+      hint = " (its initializer failed)";
+    set_broken(std::make_exception_ptr(Error("worker " + std::to_string(w.slot) + " (pid " +
+                                             std::to_string(pid) + ") " + how +
+                                             " before it was ready" + hint + "; the pool cannot run tasks")));
+    fail_all_queued(broken_);
+    return;
+  }
+  if (shutdown_sent_) return;
+  ++w.restarts;
+  {
+    std::lock_guard lock(stats_mu_);
+    ++stats_.restarts;
+    stats_.workers[static_cast<std::size_t>(w.slot)].restarts = w.restarts;
+  }
+  spawn(w);
+}
+
+void PoolCore::handle_zygote_events(std::vector<Zygote::Event>& events) {
+  for (auto& e : events) {
+    switch (e.kind) {
+      case Zygote::Event::spawned: {
+        for (auto& w : workers_) {
+          // The worker's hello may already have arrived over its link.
+          if (w.token != e.token || w.state == WState::empty || w.pid != 0) continue;
+          w.pid = e.pid;
+          w.pidfd = std::move(e.pidfd);
+          if (w.state == WState::spawning) w.state = WState::starting;
+          {
+            std::lock_guard lock(stats_mu_);
+            stats_.workers[static_cast<std::size_t>(w.slot)].pid = e.pid;
+          }
+          if (terminating_) kill_worker(w, "was terminated");
+        }
+        break;
+      }
+      case Zygote::Event::failed: {
+        for (auto& w : workers_)
+          if (w.token == e.token) w.state = WState::empty;
+        set_broken(std::make_exception_ptr(Error("cannot start worker " + std::to_string(e.slot) + ": " + e.error)));
+        fail_all_queued(broken_);
+        break;
+      }
+      case Zygote::Event::exited: {
+        for (auto& w : workers_)
+          if (w.pid == e.pid && w.state != WState::empty) {
+            worker_exited(w, e.status);
+            break;
+          }
+        break;
+      }
+    }
+  }
+  events.clear();
+}
+
+void PoolCore::check_deadlines() {
+  const auto now = Clock::now();
+  for (auto& w : workers_) {
+    if (w.state == WState::empty) continue;
+    if (now >= w.kill_deadline) kill_worker(w, "closed its link to the master without exiting");
+    if (opts_.task_timeout.count() > 0 && !w.inflight.empty() && !w.timed_out &&
+        now - w.front_since >= opts_.task_timeout) {
+      w.timed_out = true;
+      kill_worker(w, "was killed after task_timeout (" + std::to_string(opts_.task_timeout.count()) + " ms)");
+    }
+  }
+}
+
+int PoolCore::poll_timeout_ms() const {
+  auto next = Clock::time_point::max();
+  for (const auto& w : workers_) {
+    if (w.state == WState::empty) continue;
+    next = std::min(next, w.kill_deadline);
+    if (opts_.task_timeout.count() > 0 && !w.inflight.empty() && !w.timed_out)
+      next = std::min(next, w.front_since + opts_.task_timeout);
+  }
+  if (next == Clock::time_point::max()) return -1;
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(next - Clock::now()).count();
+  return static_cast<int>(std::clamp<long long>(ms, 0, 60'000));
+}
+
+void PoolCore::run() noexcept {
+  std::vector<pollfd> pfds;
+  std::vector<Worker*> owners;  // pfds[i] belongs to owners[i] (nullptr: ours)
+  std::vector<Zygote::Event> events = std::move(early_events_);
+  handle_zygote_events(events);
+  for (;;) {
+    take_inbox();
+    if (stopping_ && !work_left() && !shutdown_sent_) {
+      shutdown_sent_ = true;
+      for (auto& w : workers_) {
+        if (w.state == WState::empty) continue;
+        if (w.link && !w.link_dead) {
+          if (auto ec = w.link->try_send(FrameKind::shutdown, 0, {}, ipc::Flush::now)) link_failed(w, ec);
+        }
+        if (w.state == WState::spawning || w.state == WState::starting) {
+          // It will read the shutdown frame after its hello; nothing else to do.
+        }
+        w.state = WState::stopping;
+      }
+    }
+    if (shutdown_sent_ || terminating_) {
+      bool any = false;
+      for (const auto& w : workers_) any = any || w.state != WState::empty;
+      if (!any && !work_left()) break;
+    }
+    schedule();
+
+    pfds.clear();
+    owners.clear();
+    pfds.push_back({wake_fd_.get(), POLLIN, 0});
+    owners.push_back(nullptr);
+    pfds.push_back({zygote_->fd(), POLLIN, 0});
+    owners.push_back(nullptr);
+    bool must_not_sleep = false;
+    for (auto& w : workers_) {
+      if (!w.link || w.link_dead) continue;
+      pfds.push_back({w.link->readable_fd(), POLLIN, 0});
+      owners.push_back(&w);
+      if (w.link->has_pending_output() && w.link->writable_fd() >= 0) {
+        pfds.push_back({w.link->writable_fd(), POLLOUT, 0});
+        owners.push_back(&w);
+      }
+      if (!w.link->prepare_wait()) must_not_sleep = true;
+    }
+    sleeping_.store(true, std::memory_order_seq_cst);
+    bool inbox_ready;
+    {
+      std::lock_guard lock(inbox_mu_);
+      inbox_ready = !inbox_.empty() || (stop_requested_ && !stopping_) ||
+                    (cancel_requested_ && !cancelling_) || (terminate_requested_ && !terminating_);
+    }
+    const int timeout = (inbox_ready || must_not_sleep) ? 0 : poll_timeout_ms();
+    int r = ::poll(pfds.data(), pfds.size(), timeout);
+    sleeping_.store(false, std::memory_order_relaxed);
+    if (r < 0 && errno != EINTR) {
+      set_broken(std::make_exception_ptr(Error(std::string("dispatcher poll failed: ") + std::strerror(errno))));
+      break;
+    }
+    if (r > 0 && pfds[0].revents) {
+      std::uint64_t v;
+      (void)!::read(wake_fd_.get(), &v, sizeof v);
+    }
+    // Links before zygote events, so a dead worker's last results are read first.
+    for (std::size_t i = 2; r > 0 && i < pfds.size(); ++i) {
+      if (!pfds[i].revents || owners[i] == nullptr) continue;
+      Worker& w = *owners[i];
+      if (pfds[i].events == POLLOUT) {
+        if (w.link && !w.link_dead)
+          if (auto ec = w.link->flush(); ec && ec != ipc::Errc::would_block) link_failed(w, ec);
+      } else {
+        service(w);
+      }
+    }
+    if (must_not_sleep)
+      for (auto& w : workers_) service(w);
+    if (r > 0 && pfds[1].revents) {
+      if (zygote_->read_events(events)) {
+        handle_zygote_events(events);
+        set_broken(std::make_exception_ptr(Error("the pool's fork server died; the pool cannot run tasks")));
+        for (auto& w : workers_) {
+          if (w.state == WState::empty) continue;
+          kill_worker(w, "was lost with the fork server");
+          for (auto& it : w.inflight) fail_item(it.batch, it.index, broken_);
+          w.inflight.clear();
+          w.link.reset();
+          w.state = WState::empty;
+        }
+        fail_all_queued(broken_);
+        // Without a fork server nothing more can happen: fail new work as it comes.
+        for (;;) {
+          take_inbox();
+          if (stopping_) break;
+          pollfd p{wake_fd_.get(), POLLIN, 0};
+          sleeping_.store(true);
+          {
+            std::lock_guard lock(inbox_mu_);
+            if (!inbox_.empty() || stop_requested_) continue;
+          }
+          ::poll(&p, 1, -1);
+          std::uint64_t v;
+          (void)!::read(wake_fd_.get(), &v, sizeof v);
+        }
+        return;
+      }
+      handle_zygote_events(events);
+    }
+    check_deadlines();
+  }
+}
+
+}  // namespace taskfarm::detail

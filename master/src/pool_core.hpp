@@ -1,0 +1,139 @@
+#pragma once
+// PoolCore: the machinery behind Pool.
+//
+// Threads: user threads call submit/close/shutdown/... ; one dispatcher thread
+// owns every link, the zygote's control socket and all scheduling state (fields
+// marked "dispatcher only"). They meet in the inbox (mutex) and the wake eventfd.
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "taskfarm/common/options.hpp"
+#include "taskfarm/ipc/fd.hpp"
+#include "taskfarm/ipc/link.hpp"
+#include "taskfarm/master/detail/batch.hpp"
+#include "taskfarm/master/stats.hpp"
+#include "zygote.hpp"
+
+namespace taskfarm::detail {
+
+class PoolCore {
+ public:
+  explicit PoolCore(PoolOptions options);
+  ~PoolCore();
+
+  void submit(std::shared_ptr<Batch> batch, std::size_t chunksize);
+  void close();
+  void join();
+  void shutdown(bool wait, bool cancel_pending);
+  void terminate();
+  [[nodiscard]] PoolStats stats() const;
+  [[nodiscard]] const PoolOptions& options() const noexcept { return opts_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  struct InFlight {
+    std::shared_ptr<Batch> batch;
+    std::size_t index;
+    std::uint64_t seq;
+  };
+  struct WorkUnit {
+    std::shared_ptr<Batch> batch;
+    std::size_t next;
+    std::size_t chunk;
+  };
+  struct Retry {
+    std::shared_ptr<Batch> batch;
+    std::size_t index;
+  };
+  enum class WState { empty, spawning, starting, ready, stopping };
+  struct Worker {
+    int slot = 0;
+    WState state = WState::empty;
+    pid_t pid = 0;
+    ipc::UniqueFd pidfd;
+    std::unique_ptr<ipc::Link> link;
+    std::deque<InFlight> inflight;
+    std::uint64_t next_seq = 1;
+    std::uint64_t token = 0;
+    bool link_dead = false;
+    bool said_hello = false;
+    std::string cause;                 // why the master killed it, if it did
+    bool timed_out = false;            // killed for task_timeout
+    Clock::time_point front_since{};   // when inflight.front() started running (estimate)
+    Clock::time_point kill_deadline = Clock::time_point::max();  // link gone, process not
+    // stats
+    std::uint64_t tasks = 0, busy_ns = 0, restarts = 0;
+  };
+
+  void run() noexcept;  // the dispatcher thread
+  void wake();
+  void take_inbox();
+  void spawn(Worker& w);
+  void handle_zygote_events(std::vector<Zygote::Event>& events);
+  void service(Worker& w);
+  void on_frame(Worker& w, Frame& f);
+  void on_result(Worker& w, Frame& f);
+  void link_failed(Worker& w, std::error_code ec);
+  void kill_worker(Worker& w, std::string cause);
+  void worker_exited(Worker& w, int status);
+  void requeue_uncharged(Worker& w, std::size_t from);
+  void schedule();
+  bool send_chunk(Worker& w);
+  void fail_item(const std::shared_ptr<Batch>& b, std::size_t i, std::exception_ptr e);
+  void fail_all_queued(std::exception_ptr e);
+  void check_deadlines();
+  int poll_timeout_ms() const;
+  [[nodiscard]] std::size_t window() const noexcept;
+  [[nodiscard]] bool work_left() const noexcept;
+  void record(Worker& w, std::uint64_t duration_ns, bool failed);
+  void set_broken(std::exception_ptr e);
+  void join_thread();
+
+  PoolOptions opts_;
+  ipc::LinkConfig link_config_;
+
+  // --- shared with user threads ---
+  std::mutex inbox_mu_;
+  std::vector<std::pair<std::shared_ptr<Batch>, std::size_t>> inbox_;
+  bool closed_ = false;          // guarded by inbox_mu_: no more submissions
+  bool stop_requested_ = false;  // guarded by inbox_mu_: exit once the work is done
+  bool cancel_requested_ = false;
+  bool terminate_requested_ = false;
+  std::atomic<bool> sleeping_{false};
+  ipc::UniqueFd wake_fd_;
+  std::thread thread_;
+  std::mutex join_mu_;
+
+  mutable std::mutex stats_mu_;
+  PoolStats stats_;
+  std::vector<std::uint64_t> recent_ns_;  // ring of recent task durations
+  std::size_t recent_pos_ = 0;
+
+  // --- dispatcher only ---
+  std::unique_ptr<Zygote> zygote_;
+  std::vector<Worker> workers_;
+  std::deque<WorkUnit> runq_;
+  std::deque<Retry> retryq_;
+  std::vector<Zygote::Event> early_events_;  // read by the constructor
+  std::exception_ptr broken_;  // set: every task fails with this
+  bool stopping_ = false;      // stop requested, draining
+  bool cancelling_ = false;
+  bool terminating_ = false;
+  bool shutdown_sent_ = false;
+  std::uint64_t next_token_ = 1;
+  std::uint64_t avg_ns_ = 0;   // EWMA of task durations, sizes the in-flight window
+  std::size_t rr_ = 0;         // round-robin start for scheduling
+};
+
+}  // namespace taskfarm::detail

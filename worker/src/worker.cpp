@@ -1,0 +1,202 @@
+#include "taskfarm/worker/worker.hpp"
+
+#include <cxxabi.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <typeinfo>
+
+#include "taskfarm/common/errors.hpp"
+#include "taskfarm/common/registry.hpp"
+#include "taskfarm/ipc/link.hpp"
+#include "taskfarm/worker/protocol.hpp"
+
+namespace taskfarm::worker {
+
+namespace {
+std::uint64_t to_u64(const std::string* s) {
+  std::uint64_t v = 0;
+  if (s) std::from_chars(s->data(), s->data() + s->size(), v);
+  return v;
+}
+
+using Clock = std::chrono::steady_clock;
+
+std::uint64_t ns_since(Clock::time_point t0) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+}
+
+// Type name and message of the exception being handled.
+void describe_current(std::string& type, std::string& message) {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    type = demangle(typeid(e).name());
+    message = e.what();
+  } catch (...) {
+    const std::type_info* ti = abi::__cxa_current_exception_type();
+    type = ti ? demangle(ti->name()) : "unknown exception";
+    message.clear();
+  }
+}
+
+// Results of tasks that average under kCoalesceBelow are coalesced into fewer
+// writes (a write per result would cost more than the task), but a result is not
+// held longer than kMaxHold plus one task; slower tasks reply at once, so the
+// master learns of each completion promptly.
+constexpr std::uint64_t kCoalesceBelowNs = 20'000;
+constexpr auto kMaxHold = std::chrono::milliseconds(1);
+}  // namespace
+
+void WorkerConfig::store(ipc::Endpoint& ep) const {
+  ep.set("slot", std::to_string(slot));
+  if (!initializer.empty()) ep.set("init", initializer);
+  if (max_tasks) ep.set("max_tasks", std::to_string(max_tasks));
+  if (max_frame_bytes) ep.set("max_frame", std::to_string(max_frame_bytes));
+  if (ring_bytes) ep.set("ring", std::to_string(ring_bytes));
+}
+
+WorkerConfig WorkerConfig::load(const ipc::Endpoint& ep) {
+  WorkerConfig c;
+  c.slot = static_cast<int>(to_u64(ep.param("slot")));
+  if (const auto* i = ep.param("init")) c.initializer = *i;
+  c.max_tasks = to_u64(ep.param("max_tasks"));
+  c.max_frame_bytes = to_u64(ep.param("max_frame"));
+  c.ring_bytes = to_u64(ep.param("ring"));
+  return c;
+}
+
+int run(const ipc::Endpoint& endpoint, const WorkerConfig& config) noexcept {
+  try {
+    ipc::LinkConfig lc;
+    if (config.max_frame_bytes) lc.max_frame_bytes = config.max_frame_bytes;
+    if (config.ring_bytes) lc.ring_bytes = config.ring_bytes;
+    std::unique_ptr<ipc::Link> link;
+    if (auto ec = ipc::attach_link(endpoint, lc, link)) {
+      std::fprintf(stderr, "taskfarm worker %d: cannot attach to %s: %s\n", config.slot,
+                   endpoint.to_string().c_str(), ec.message().c_str());
+      return kExitAttachFailed;
+    }
+    std::vector<std::byte> out;
+
+    if (!config.initializer.empty()) {
+      std::string type, message;
+      auto init = detail::Registry::instance().find(config.initializer);
+      if (!init) {
+        type = "taskfarm::ConfigError";
+        message = "initializer task \"" + config.initializer + "\" is not registered in the worker";
+      } else {
+        try {
+          init->invoke({}, out);
+        } catch (...) {
+          describe_current(type, message);
+        }
+      }
+      if (!type.empty()) {
+        out.clear();
+        detail::ByteWriter w(out);
+        w.str(type);
+        w.str(message);
+        (void)link->send(FrameKind::init_error, 0, out);
+        return kExitInitializerFailed;
+      }
+    }
+    {
+      out.clear();
+      detail::ByteWriter(out).put(static_cast<std::uint32_t>(::getpid()));
+      if (link->send(FrameKind::hello, 0, out)) return kExitOk;  // master already gone
+    }
+
+    Frame frame;
+    std::string_view task_name;
+    std::vector<ItemView> items;
+    std::shared_ptr<const detail::TaskInfo> task;  // cache: chunks mostly repeat the task
+    std::uint64_t done = 0;
+    bool holding = false;
+    std::uint64_t avg_ns = 0;
+    Clock::time_point hold_since{};
+
+    for (;;) {
+      auto ec = link->try_receive(frame);
+      if (ec == ipc::Errc::would_block) {
+        // Nothing queued: hand over every result before sleeping.
+        if (link->flush_for(Clock::duration::max())) return kExitOk;
+        holding = false;
+        ec = link->receive(frame);
+      }
+      if (ec == ipc::Errc::peer_gone || ec == ipc::Errc::closed) return kExitOk;  // master gone
+      if (ec) {
+        std::fprintf(stderr, "taskfarm worker %d: receive failed: %s\n", config.slot,
+                     ec.message().c_str());
+        return kExitProtocolError;
+      }
+      if (frame.kind() == FrameKind::shutdown) {
+        (void)link->flush_for(std::chrono::seconds(5));
+        return kExitOk;
+      }
+      if (frame.kind() != FrameKind::task || !parse_task(frame.payload, task_name, items)) {
+        std::fprintf(stderr, "taskfarm worker %d: unexpected %s frame from the master\n",
+                     config.slot, std::string(to_string(frame.kind())).c_str());
+        return kExitProtocolError;
+      }
+      if (!task || task->name != task_name) task = detail::Registry::instance().find(task_name);
+
+      std::uint64_t seq = frame.id();
+      for (const auto& item : items) {
+        out.clear();
+        detail::ByteWriter w(out);
+        w.put(std::uint64_t{0});  // duration, patched below
+        FrameKind kind = FrameKind::result_ok;
+        const auto t0 = Clock::now();
+        if (!task) {
+          out.clear();
+          encode_error(out, 0, ErrorKind::unknown_task, "taskfarm::ConfigError",
+                       "no task named \"" + std::string(task_name) +
+                           "\" is registered in the worker process");
+          kind = FrameKind::result_error;
+        } else {
+          try {
+            task->invoke(item.args, out);
+          } catch (...) {
+            std::string type, message;
+            describe_current(type, message);
+            const bool ser = type == "taskfarm::SerializationError";
+            out.clear();
+            encode_error(out, 0, ser ? ErrorKind::serialization : ErrorKind::task_threw, type,
+                         message);
+            kind = FrameKind::result_error;
+          }
+        }
+        const std::uint64_t dt = ns_since(t0);
+        std::memcpy(out.data(), &dt, sizeof dt);
+        avg_ns = avg_ns == 0 ? dt : (avg_ns * 7 + dt) / 8;
+        if (!holding) {
+          holding = true;
+          hold_since = Clock::now();
+        }
+        const bool now = avg_ns >= kCoalesceBelowNs || Clock::now() - hold_since >= kMaxHold;
+        if (auto sec = link->try_send(kind, seq, out, now ? ipc::Flush::now : ipc::Flush::deferred))
+          return sec == ipc::Errc::peer_gone ? kExitOk : kExitProtocolError;
+        if (now) holding = link->has_pending_output();
+        ++seq;
+        if (config.max_tasks && ++done >= config.max_tasks) {
+          (void)link->try_send(FrameKind::retiring, seq - 1, {}, ipc::Flush::now);
+          (void)link->flush_for(std::chrono::seconds(5));
+          return kExitOk;
+        }
+      }
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "taskfarm worker %d: %s\n", config.slot, e.what());
+    return kExitProtocolError;
+  } catch (...) {
+    return kExitProtocolError;
+  }
+}
+
+}  // namespace taskfarm::worker
