@@ -33,7 +33,6 @@ constexpr std::size_t kMinWindow = 2;
 constexpr std::size_t kMaxWindow = 4096;
 // A worker whose link ended gets this long to be reported dead before it is killed.
 constexpr auto kLinkGoneGrace = std::chrono::seconds(1);
-constexpr std::size_t kRecent = 4096;
 
 std::size_t cpu_count() {
   cpu_set_t set;
@@ -93,11 +92,9 @@ PoolCore::PoolCore(PoolOptions options) : opts_(validate(std::move(options))) {
   // The zygote is forked before this pool starts any thread.
   zygote_ = Zygote::start(opts_.start);
   workers_.resize(opts_.workers);
-  stats_.workers.resize(opts_.workers);
-  recent_ns_.reserve(kRecent);
+  stats_ = std::make_unique<StatsBoard>(opts_.workers);
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     workers_[i].slot = static_cast<int>(i);
-    stats_.workers[i].slot = static_cast<int>(i);
     spawn(workers_[i]);
     if (workers_[i].state == WState::empty) throw Error("cannot start worker " + std::to_string(i));
   }
@@ -143,10 +140,7 @@ void PoolCore::submit(std::shared_ptr<Batch> batch, std::size_t chunksize) {
     if (n == 0) return;
     inbox_.emplace_back(std::move(batch), chunksize);
   }
-  {
-    std::lock_guard lock(stats_mu_);
-    stats_.submitted += n;
-  }
+  stats_->add_submitted(n);
   wake();
 }
 
@@ -201,22 +195,7 @@ void PoolCore::join_thread() {
   zygote_.reset();  // reaps the fork server (it exits once it sees end of file)
 }
 
-PoolStats PoolCore::stats() const {
-  std::lock_guard lock(stats_mu_);
-  PoolStats s = stats_;
-  if (!recent_ns_.empty()) {
-    std::vector<std::uint64_t> v = recent_ns_;
-    auto pct = [&v](double p) {
-      const std::size_t k = std::min(v.size() - 1, static_cast<std::size_t>(p * (v.size() - 1) + 0.5));
-      std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-      return v[k];
-    };
-    s.p50_ns = pct(0.50);
-    s.p90_ns = pct(0.90);
-    s.p99_ns = pct(0.99);
-  }
-  return s;
-}
+PoolStats PoolCore::stats() const { return stats_->snapshot(); }
 
 // ---------------------------------------------------------------------------
 // Dispatcher thread
@@ -265,11 +244,7 @@ void PoolCore::fail_item(const std::shared_ptr<Batch>& b, std::size_t i, std::ex
   o.error = std::move(e);
   o.attempts = b->outcome(i).attempts;
   o.worker = b->outcome(i).worker;
-  {
-    std::lock_guard lock(stats_mu_);
-    ++stats_.done;
-    ++stats_.failed;
-  }
+  stats_->ended_without_running();
   b->complete(i, std::move(o));
 }
 
@@ -277,8 +252,12 @@ void PoolCore::fail_all_queued(std::exception_ptr e) {
   for (auto& r : retryq_) fail_item(r.batch, r.index, e);
   retryq_.clear();
   for (auto& u : runq_)
-    for (std::size_t i = u.next; i < u.batch->size(); ++i)
-      if (u.batch->claim(i)) fail_item(u.batch, i, e);
+    for (std::size_t i = u.next; i < u.batch->size(); ++i) {
+      if (u.batch->claim(i))
+        fail_item(u.batch, i, e);
+      else
+        stats_->ended_without_running();  // cancelled by its Future
+    }
   runq_.clear();
 }
 
@@ -306,8 +285,10 @@ void PoolCore::take_inbox() {
         "task \"" + r.batch->task() + "\" #" + std::to_string(r.index) + " was cancelled by pool shutdown")));
     retryq_.clear();
     for (auto& u : runq_)
-      for (std::size_t i = u.next; i < u.batch->size(); ++i)
+      for (std::size_t i = u.next; i < u.batch->size(); ++i) {
         u.batch->cancel(i, "cancelled by pool shutdown before it started");
+        stats_->ended_without_running();
+      }
     runq_.clear();
   }
   if (broken_) fail_all_queued(broken_);
@@ -350,6 +331,8 @@ bool PoolCore::send_chunk(Worker& w) {
             idx.push_back(u.next);
             bytes += len + 12;
           }
+        } else {
+          stats_->ended_without_running();  // cancelled by its Future before it was sent
         }
         ++u.next;
       }
@@ -367,8 +350,7 @@ bool PoolCore::send_chunk(Worker& w) {
   wr.str(batch->task());
   wr.put(static_cast<std::uint32_t>(idx.size()));
   const std::uint64_t first_seq = w.next_seq;
-  const auto now = Clock::now();
-  if (w.inflight.empty()) w.front_since = now;
+  if (w.inflight.empty() && opts_.task_timeout.count() > 0) w.front_since = Clock::now();
   for (auto i : idx) {
     const auto in = batch->input(i);
     wr.put(static_cast<std::uint64_t>(i));
@@ -406,18 +388,7 @@ void PoolCore::schedule() {
 
 void PoolCore::record(Worker& w, std::uint64_t duration_ns, bool failed) {
   avg_ns_ = avg_ns_ == 0 ? std::max<std::uint64_t>(duration_ns, 1) : (avg_ns_ * 15 + duration_ns) / 16;
-  ++w.tasks;
-  w.busy_ns += duration_ns;
-  std::lock_guard lock(stats_mu_);
-  ++stats_.done;
-  if (failed) ++stats_.failed;
-  auto& ws = stats_.workers[static_cast<std::size_t>(w.slot)];
-  ws.tasks = w.tasks;
-  ws.busy_ns = w.busy_ns;
-  if (recent_ns_.size() < kRecent)
-    recent_ns_.push_back(duration_ns);
-  else
-    recent_ns_[recent_pos_++ % kRecent] = duration_ns;
+  stats_->task_done(w.slot, duration_ns, failed);
 }
 
 void PoolCore::on_result(Worker& w, Frame& f) {
@@ -427,7 +398,7 @@ void PoolCore::on_result(Worker& w, Frame& f) {
   }
   InFlight item = std::move(w.inflight.front());
   w.inflight.pop_front();
-  w.front_since = Clock::now();
+  if (opts_.task_timeout.count() > 0) w.front_since = Clock::now();
   Outcome o;
   o.attempts = item.batch->outcome(item.index).attempts;
   o.worker = w.slot;
@@ -439,7 +410,7 @@ void PoolCore::on_result(Worker& w, Frame& f) {
     }
     std::memcpy(&o.duration_ns, f.payload.data(), 8);
     o.ok = true;
-    o.value.assign(f.payload.begin() + 8, f.payload.end());
+    o.value.assign(f.payload.data() + 8, f.payload.data() + f.payload.size());
   } else {
     worker::ErrorView ev;
     if (!worker::parse_error(f.payload, ev)) {
@@ -564,10 +535,7 @@ void PoolCore::worker_exited(Worker& w, int status) {
     } else {
       const bool retry = o.attempts <= opts_.max_retries && !broken_;
       if (retry) {
-        {
-          std::lock_guard lock(stats_mu_);
-          ++stats_.retried;
-        }
+        stats_->retried();
         requeue_uncharged(w, 1);
         retryq_.push_front({running.batch, running.index});
         w.inflight.clear();
@@ -593,10 +561,7 @@ void PoolCore::worker_exited(Worker& w, int status) {
   w.pidfd.reset();
   w.pid = 0;
   w.state = WState::empty;
-  {
-    std::lock_guard lock(stats_mu_);
-    stats_.workers[static_cast<std::size_t>(w.slot)].pid = 0;
-  }
+  stats_->set_pid(w.slot, 0);
   if (terminating_ || broken_) return;
   if (!was_ready) {
     // Dying before it is ready is systematic (cannot attach, missing
@@ -616,12 +581,7 @@ void PoolCore::worker_exited(Worker& w, int status) {
     return;
   }
   if (shutdown_sent_) return;
-  ++w.restarts;
-  {
-    std::lock_guard lock(stats_mu_);
-    ++stats_.restarts;
-    stats_.workers[static_cast<std::size_t>(w.slot)].restarts = w.restarts;
-  }
+  stats_->restarted(w.slot);
   spawn(w);
 }
 
@@ -635,10 +595,7 @@ void PoolCore::handle_zygote_events(std::vector<Zygote::Event>& events) {
           w.pid = e.pid;
           w.pidfd = std::move(e.pidfd);
           if (w.state == WState::spawning) w.state = WState::starting;
-          {
-            std::lock_guard lock(stats_mu_);
-            stats_.workers[static_cast<std::size_t>(w.slot)].pid = e.pid;
-          }
+          stats_->set_pid(w.slot, e.pid);
           if (terminating_) kill_worker(w, "was terminated");
         }
         break;

@@ -22,6 +22,7 @@
 #include "taskfarm/ipc/link.hpp"
 #include "taskfarm/master/detail/batch.hpp"
 #include "taskfarm/master/stats.hpp"
+#include "stats_board.hpp"
 #include "zygote.hpp"
 
 namespace taskfarm::detail {
@@ -72,8 +73,6 @@ class PoolCore {
     bool timed_out = false;            // killed for task_timeout
     Clock::time_point front_since{};   // when inflight.front() started running (estimate)
     Clock::time_point kill_deadline = Clock::time_point::max();  // link gone, process not
-    // stats
-    std::uint64_t tasks = 0, busy_ns = 0, restarts = 0;
   };
 
   void run() noexcept;  // the dispatcher thread
@@ -90,13 +89,13 @@ class PoolCore {
   void requeue_uncharged(Worker& w, std::size_t from);
   void schedule();
   bool send_chunk(Worker& w);
+  void record(Worker& w, std::uint64_t duration_ns, bool failed);
   void fail_item(const std::shared_ptr<Batch>& b, std::size_t i, std::exception_ptr e);
   void fail_all_queued(std::exception_ptr e);
   void check_deadlines();
   int poll_timeout_ms() const;
   [[nodiscard]] std::size_t window() const noexcept;
   [[nodiscard]] bool work_left() const noexcept;
-  void record(Worker& w, std::uint64_t duration_ns, bool failed);
   void set_broken(std::exception_ptr e);
   void join_thread();
 
@@ -115,10 +114,7 @@ class PoolCore {
   std::thread thread_;
   std::mutex join_mu_;
 
-  mutable std::mutex stats_mu_;
-  PoolStats stats_;
-  std::vector<std::uint64_t> recent_ns_;  // ring of recent task durations
-  std::size_t recent_pos_ = 0;
+  std::unique_ptr<StatsBoard> stats_;
 
   // --- dispatcher only ---
   std::unique_ptr<Zygote> zygote_;

@@ -26,11 +26,6 @@ std::uint64_t to_u64(const std::string* s) {
 
 using Clock = std::chrono::steady_clock;
 
-std::uint64_t ns_since(Clock::time_point t0) {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
-}
-
 // Type name and message of the exception being handled.
 void describe_current(std::string& type, std::string& message) {
   try {
@@ -147,12 +142,13 @@ int run(const ipc::Endpoint& endpoint, const WorkerConfig& config) noexcept {
       if (!task || task->name != task_name) task = detail::Registry::instance().find(task_name);
 
       std::uint64_t seq = frame.id();
+      // One clock read per item: the end of one item is the start of the next.
+      auto t0 = Clock::now();
       for (const auto& item : items) {
         out.clear();
         detail::ByteWriter w(out);
         w.put(std::uint64_t{0});  // duration, patched below
         FrameKind kind = FrameKind::result_ok;
-        const auto t0 = Clock::now();
         if (!task) {
           out.clear();
           encode_error(out, 0, ErrorKind::unknown_task, "taskfarm::ConfigError",
@@ -172,14 +168,17 @@ int run(const ipc::Endpoint& endpoint, const WorkerConfig& config) noexcept {
             kind = FrameKind::result_error;
           }
         }
-        const std::uint64_t dt = ns_since(t0);
+        const auto t1 = Clock::now();
+        const auto dt = static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
+        t0 = t1;
         std::memcpy(out.data(), &dt, sizeof dt);
         avg_ns = avg_ns == 0 ? dt : (avg_ns * 7 + dt) / 8;
         if (!holding) {
           holding = true;
-          hold_since = Clock::now();
+          hold_since = t1;
         }
-        const bool now = avg_ns >= kCoalesceBelowNs || Clock::now() - hold_since >= kMaxHold;
+        const bool now = avg_ns >= kCoalesceBelowNs || t1 - hold_since >= kMaxHold;
         if (auto sec = link->try_send(kind, seq, out, now ? ipc::Flush::now : ipc::Flush::deferred))
           return sec == ipc::Errc::peer_gone ? kExitOk : kExitProtocolError;
         if (now) holding = link->has_pending_output();

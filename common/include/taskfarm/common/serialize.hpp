@@ -116,16 +116,72 @@ CEREAL_SETUP_ARCHIVE_TRAITS(taskfarm::detail::InputArchive, taskfarm::detail::Ou
 
 namespace taskfarm {
 
+namespace detail {
+// Arithmetic values and strings are the bulk of small task arguments. They are
+// written directly, byte for byte as cereal's binary archive writes them (value
+// bytes; u64 length + characters), skipping the construction of a cereal archive
+// (several hash tables) per value.
+template <class T>
+inline constexpr bool kFastCodable =
+    std::is_arithmetic_v<T> || std::is_same_v<T, std::string>;
+
+template <class T>
+void fast_encode(std::vector<std::byte>& out, const T& v) {
+  if constexpr (std::is_arithmetic_v<T>) {
+    const auto* p = reinterpret_cast<const std::byte*>(&v);
+    out.insert(out.end(), p, p + sizeof v);
+  } else {
+    const std::uint64_t n = v.size();
+    const auto* p = reinterpret_cast<const std::byte*>(&n);
+    out.insert(out.end(), p, p + sizeof n);
+    const auto* c = reinterpret_cast<const std::byte*>(v.data());
+    out.insert(out.end(), c, c + v.size());
+  }
+}
+
+// Reads one value at `pos`, advancing it. Throws SerializationError.
+template <class T>
+void fast_decode(std::span<const std::byte> in, std::size_t& pos, T& v) {
+  auto need = [&](std::uint64_t n) {
+    if (n > in.size() - pos)
+      throw SerializationError("truncated data: needed " + std::to_string(n) + " more bytes, " +
+                               std::to_string(in.size() - pos) + " left");
+  };
+  if constexpr (std::is_arithmetic_v<T>) {
+    need(sizeof v);
+    std::memcpy(&v, in.data() + pos, sizeof v);
+    pos += sizeof v;
+  } else {
+    std::uint64_t n;
+    need(sizeof n);
+    std::memcpy(&n, in.data() + pos, sizeof n);
+    pos += sizeof n;
+    need(n);
+    v.assign(reinterpret_cast<const char*>(in.data() + pos), n);
+    pos += n;
+  }
+}
+
+inline void check_consumed(std::span<const std::byte> in, std::size_t pos, const char* what) {
+  if (pos != in.size())
+    throw SerializationError(std::to_string(in.size() - pos) + what);
+}
+}  // namespace detail
+
 // Appends the encoding of each value to `out`. Throws SerializationError.
 template <class... Ts>
 void encode_into(std::vector<std::byte>& out, const Ts&... values) {
-  try {
-    detail::OutputArchive ar(out);
-    (ar(values), ...);
-  } catch (const SerializationError&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw SerializationError(std::string("cannot encode value: ") + e.what());
+  if constexpr ((detail::kFastCodable<Ts> && ...)) {
+    (detail::fast_encode(out, values), ...);
+  } else {
+    try {
+      detail::OutputArchive ar(out);
+      (ar(values), ...);
+    } catch (const SerializationError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw SerializationError(std::string("cannot encode value: ") + e.what());
+    }
   }
 }
 
@@ -143,34 +199,53 @@ template <class T>
   static_assert(std::is_default_constructible_v<T>,
                 "taskfarm decodes arguments and results into default-constructed values");
   T value{};
-  try {
-    detail::InputArchive ar(in);
-    ar(value);
-    if (ar.remaining() != 0)
-      throw SerializationError(std::to_string(ar.remaining()) +
-                               " bytes left over after decoding: the sender encoded a different type");
-  } catch (const SerializationError&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw SerializationError(std::string("cannot decode value: ") + e.what());
+  if constexpr (detail::kFastCodable<T>) {
+    std::size_t pos = 0;
+    detail::fast_decode(in, pos, value);
+    detail::check_consumed(in, pos, " bytes left over after decoding: the sender encoded a different type");
+  } else {
+    try {
+      detail::InputArchive ar(in);
+      ar(value);
+      if (ar.remaining() != 0)
+        throw SerializationError(std::to_string(ar.remaining()) +
+                                 " bytes left over after decoding: the sender encoded a different type");
+    } catch (const SerializationError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw SerializationError(std::string("cannot decode value: ") + e.what());
+    }
   }
   return value;
 }
+
+namespace detail {
+template <class Tuple>
+struct AllFast;
+template <class... Ts>
+struct AllFast<std::tuple<Ts...>> : std::bool_constant<(kFastCodable<Ts> && ...)> {};
+}  // namespace detail
 
 // Decodes the elements of a tuple one after another (how arguments travel).
 template <class Tuple>
 [[nodiscard]] Tuple decode_args(std::span<const std::byte> in) {
   Tuple t{};
-  try {
-    detail::InputArchive ar(in);
-    std::apply([&ar](auto&... elems) { (ar(elems), ...); }, t);
-    if (ar.remaining() != 0)
-      throw SerializationError(std::to_string(ar.remaining()) +
-                               " argument bytes left over: the caller passed different argument types");
-  } catch (const SerializationError&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw SerializationError(std::string("cannot decode arguments: ") + e.what());
+  if constexpr (detail::AllFast<Tuple>::value) {
+    std::size_t pos = 0;
+    std::apply([&](auto&... elems) { (detail::fast_decode(in, pos, elems), ...); }, t);
+    detail::check_consumed(in, pos, " argument bytes left over: the caller passed different argument types");
+  } else {
+    try {
+      detail::InputArchive ar(in);
+      std::apply([&ar](auto&... elems) { (ar(elems), ...); }, t);
+      if (ar.remaining() != 0)
+        throw SerializationError(std::to_string(ar.remaining()) +
+                                 " argument bytes left over: the caller passed different argument types");
+    } catch (const SerializationError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw SerializationError(std::string("cannot decode arguments: ") + e.what());
+    }
   }
   return t;
 }

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -22,9 +23,52 @@
 
 namespace taskfarm::detail {
 
+// Bytes with room for small values inline: most results are a few bytes, and a
+// heap allocation per result would cost more than the task.
+class SmallBytes {
+ public:
+  SmallBytes() noexcept = default;
+  SmallBytes(const SmallBytes& o) { assign(o.begin(), o.end()); }
+  SmallBytes& operator=(const SmallBytes& o) {
+    if (this != &o) assign(o.begin(), o.end());
+    return *this;
+  }
+  SmallBytes(SmallBytes&& o) noexcept { *this = std::move(o); }
+  SmallBytes& operator=(SmallBytes&& o) noexcept {
+    size_ = o.size_;
+    heap_ = std::move(o.heap_);
+    if (!heap_) std::memcpy(inline_, o.inline_, size_);
+    o.size_ = 0;
+    return *this;
+  }
+
+  void assign(const std::byte* first, const std::byte* last) {
+    const auto n = static_cast<std::size_t>(last - first);
+    if (n > kInline) {
+      heap_ = std::make_unique_for_overwrite<std::byte[]>(n);
+    } else {
+      heap_.reset();
+    }
+    if (n) std::memcpy(heap_ ? heap_.get() : inline_, first, n);
+    size_ = n;
+  }
+  [[nodiscard]] const std::byte* data() const noexcept { return heap_ ? heap_.get() : inline_; }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+  [[nodiscard]] const std::byte* begin() const noexcept { return data(); }
+  [[nodiscard]] const std::byte* end() const noexcept { return data() + size_; }
+  operator std::span<const std::byte>() const noexcept { return {data(), size_}; }
+
+ private:
+  static constexpr std::size_t kInline = 24;
+  std::size_t size_ = 0;
+  std::unique_ptr<std::byte[]> heap_;
+  std::byte inline_[kInline];
+};
+
 struct Outcome {
   bool ok = false;
-  std::vector<std::byte> value;  // encoded result when ok
+  SmallBytes value;              // encoded result when ok
   std::exception_ptr error;      // the failure otherwise
   std::uint32_t attempts = 0;    // times the item was started
   int worker = -1;               // slot of the worker that ran it last

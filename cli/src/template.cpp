@@ -1,0 +1,468 @@
+#include "taskfarm/cli/template.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "json_path.hpp"
+#include "taskfarm/cli/job_error.hpp"
+#include "taskfarm/cli/json_task.hpp"
+
+namespace taskfarm::cli {
+
+using json = nlohmann::json;
+
+namespace {
+
+// A placeholder: {} (whole item), {#} (index) or {a.b.0} (a field path).
+struct Ref {
+  enum class Kind { whole, index, field } kind = Kind::whole;
+  std::vector<std::string> segments;  // for field
+  std::string text;                   // as written, with braces, for messages
+};
+
+// Integer expression tree; nodes refer to their children by position.
+struct Expr {
+  enum class Op { literal, ref, neg, add, sub, mul, floordiv, mod } op = Op::literal;
+  std::int64_t value = 0;
+  Ref ref;
+  std::size_t lhs = 0, rhs = 0;
+};
+
+struct Piece {  // part of a text string: literal text, or a placeholder
+  std::string literal;
+  std::optional<Ref> ref;
+};
+
+}  // namespace
+
+struct Template::Node {
+  struct Literal {
+    json value;
+  };
+  struct Whole {  // a string that is exactly one placeholder: keeps the JSON type
+    Ref ref;
+  };
+  struct Arith {
+    std::vector<Expr> nodes;  // nodes.back() is the root
+    std::string source;
+  };
+  struct Text {
+    std::vector<Piece> pieces;
+    std::string source;
+  };
+  struct Array {
+    std::vector<Node> items;
+  };
+  struct Object {
+    std::vector<std::pair<std::string, Node>> fields;
+  };
+  std::variant<Literal, Whole, Arith, Text, Array, Object> v;
+  std::string path;
+};
+
+namespace {
+
+using Node = Template::Node;
+
+[[noreturn]] void fail(const std::string& path, const std::string& source, const std::string& what) {
+  throw JobError(path, "template " + json(source).dump() + ": " + what);
+}
+
+bool is_name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
+}
+
+Ref parse_ref(std::string_view body, const std::string& path, const std::string& source) {
+  Ref r;
+  r.text = "{" + std::string(body) + "}";
+  if (body.empty()) return r;
+  if (body == "#") {
+    r.kind = Ref::Kind::index;
+    return r;
+  }
+  r.kind = Ref::Kind::field;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t dot = body.find('.', start);
+    const std::string_view seg = body.substr(start, dot == std::string_view::npos ? dot : dot - start);
+    if (seg.empty())
+      fail(path, source, "placeholder " + r.text + " has an empty field name");
+    for (char c : seg)
+      if (!is_name_char(c))
+        fail(path, source, "placeholder " + r.text + ": a field name may contain letters, digits, "
+                           "'_' and '-' (write {{ and }} for literal braces)");
+    r.segments.emplace_back(seg);
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return r;
+}
+
+// Splits a string into literal text and placeholders. `escaped` is set when the
+// string contains {{ or }}, which makes it text even if it looks like arithmetic.
+std::vector<Piece> split(const std::string& s, const std::string& path, bool& escaped) {
+  std::vector<Piece> out;
+  std::string lit;
+  escaped = false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '{') {
+      if (i + 1 < s.size() && s[i + 1] == '{') {
+        lit += '{';
+        escaped = true;
+        ++i;
+        continue;
+      }
+      const std::size_t close = s.find_first_of("{}", i + 1);
+      if (close == std::string::npos || s[close] != '}')
+        fail(path, s, "'{' at offset " + std::to_string(i) + " is not closed (write {{ for a literal brace)");
+      if (!lit.empty()) out.push_back(Piece{std::move(lit), std::nullopt});
+      lit.clear();
+      out.push_back(Piece{{}, parse_ref(std::string_view(s).substr(i + 1, close - i - 1), path, s)});
+      i = close;
+    } else if (c == '}') {
+      if (i + 1 < s.size() && s[i + 1] == '}') {
+        lit += '}';
+        escaped = true;
+        ++i;
+        continue;
+      }
+      fail(path, s, "'}' at offset " + std::to_string(i) + " has no matching '{' (write }} for a literal brace)");
+    } else {
+      lit += c;
+    }
+  }
+  if (!lit.empty()) out.push_back(Piece{std::move(lit), std::nullopt});
+  return out;
+}
+
+// Recursive-descent parser of an integer expression over the pieces of a string.
+class ExprParser {
+ public:
+  explicit ExprParser(const std::vector<Piece>& pieces) {
+    for (const auto& p : pieces) {
+      if (p.ref) {
+        toks_.push_back(Tok{Tok::ref, 0, *p.ref, 0});
+        continue;
+      }
+      const std::string& t = p.literal;
+      for (std::size_t i = 0; i < t.size();) {
+        const char c = t[i];
+        if (c == ' ' || c == '\t') {
+          ++i;
+        } else if (std::isdigit(static_cast<unsigned char>(c)) != 0) {
+          std::int64_t v = 0;
+          while (i < t.size() && std::isdigit(static_cast<unsigned char>(t[i])) != 0) {
+            if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, t[i] - '0', &v)) {
+              ok_ = false;
+              return;
+            }
+            ++i;
+          }
+          toks_.push_back(Tok{Tok::number, v, {}, 0});
+        } else if (c == '/' && i + 1 < t.size() && t[i + 1] == '/') {
+          toks_.push_back(Tok{Tok::op, 0, {}, 'd'});
+          i += 2;
+        } else if (c == '+' || c == '-' || c == '*' || c == '%' || c == '(' || c == ')') {
+          toks_.push_back(Tok{Tok::op, 0, {}, c});
+          ++i;
+        } else {
+          ok_ = false;  // any other character: this string is text
+          return;
+        }
+      }
+    }
+  }
+
+  // The expression tree, or nullopt when the string is not an expression.
+  std::optional<std::vector<Expr>> parse() {
+    if (!ok_) return std::nullopt;
+    const auto root = expr();
+    if (!root || pos_ != toks_.size() || operators_ == 0) return std::nullopt;
+    return std::move(nodes_);
+  }
+
+ private:
+  struct Tok {
+    enum Kind { number, ref, op } kind;
+    std::int64_t value;
+    Ref r;
+    char c;
+  };
+
+  bool peek_op(char c) const { return pos_ < toks_.size() && toks_[pos_].kind == Tok::op && toks_[pos_].c == c; }
+  std::size_t add(Expr e) {
+    nodes_.push_back(std::move(e));
+    return nodes_.size() - 1;
+  }
+  std::optional<std::size_t> binary(Expr::Op op, std::size_t l, std::optional<std::size_t> r) {
+    if (!r) return std::nullopt;
+    ++operators_;
+    Expr e;
+    e.op = op;
+    e.lhs = l;
+    e.rhs = *r;
+    return add(std::move(e));
+  }
+  std::optional<std::size_t> expr() {
+    auto l = term();
+    while (l) {
+      if (peek_op('+')) {
+        ++pos_;
+        l = binary(Expr::Op::add, *l, term());
+      } else if (peek_op('-')) {
+        ++pos_;
+        l = binary(Expr::Op::sub, *l, term());
+      } else {
+        break;
+      }
+    }
+    return l;
+  }
+  std::optional<std::size_t> term() {
+    auto l = unary();
+    while (l) {
+      if (peek_op('*')) {
+        ++pos_;
+        l = binary(Expr::Op::mul, *l, unary());
+      } else if (peek_op('d')) {
+        ++pos_;
+        l = binary(Expr::Op::floordiv, *l, unary());
+      } else if (peek_op('%')) {
+        ++pos_;
+        l = binary(Expr::Op::mod, *l, unary());
+      } else {
+        break;
+      }
+    }
+    return l;
+  }
+  std::optional<std::size_t> unary() {
+    if (peek_op('-')) {
+      ++pos_;
+      auto a = unary();
+      if (!a) return std::nullopt;
+      ++operators_;
+      Expr e;
+      e.op = Expr::Op::neg;
+      e.lhs = *a;
+      return add(std::move(e));
+    }
+    return primary();
+  }
+  std::optional<std::size_t> primary() {
+    if (pos_ >= toks_.size()) return std::nullopt;
+    const Tok& t = toks_[pos_];
+    if (t.kind == Tok::number) {
+      ++pos_;
+      Expr e;
+      e.value = t.value;
+      return add(std::move(e));
+    }
+    if (t.kind == Tok::ref) {
+      ++pos_;
+      Expr e;
+      e.op = Expr::Op::ref;
+      e.ref = t.r;
+      return add(std::move(e));
+    }
+    if (peek_op('(')) {
+      ++pos_;
+      auto inner = expr();
+      if (!inner || !peek_op(')')) return std::nullopt;
+      ++pos_;
+      return inner;
+    }
+    return std::nullopt;
+  }
+
+  std::vector<Tok> toks_;
+  std::size_t pos_ = 0;
+  std::size_t operators_ = 0;
+  bool ok_ = true;
+  std::vector<Expr> nodes_;
+};
+
+Node compile_node(const json& src, const std::string& path) {
+  Node n;
+  n.path = path;
+  if (src.is_array()) {
+    Node::Array a;
+    for (std::size_t i = 0; i < src.size(); ++i) a.items.push_back(compile_node(src[i], path_index(path, i)));
+    n.v = std::move(a);
+  } else if (src.is_object()) {
+    Node::Object o;
+    for (const auto& [k, v] : src.items()) o.fields.emplace_back(k, compile_node(v, path_key(path, k)));
+    n.v = std::move(o);
+  } else if (src.is_string()) {
+    const std::string& s = src.get_ref<const std::string&>();
+    bool escaped = false;
+    auto pieces = split(s, path, escaped);
+    const bool has_ref = std::any_of(pieces.begin(), pieces.end(), [](const Piece& p) { return p.ref.has_value(); });
+    if (!has_ref) {
+      std::string text;
+      for (auto& p : pieces) text += p.literal;
+      n.v = Node::Literal{json(std::move(text))};
+    } else if (pieces.size() == 1) {
+      n.v = Node::Whole{*pieces[0].ref};
+    } else if (auto e = escaped ? std::nullopt : ExprParser(pieces).parse()) {
+      n.v = Node::Arith{std::move(*e), s};
+    } else {
+      n.v = Node::Text{std::move(pieces), s};
+    }
+  } else {
+    n.v = Node::Literal{src};
+  }
+  return n;
+}
+
+std::string input_label(std::size_t index) { return "input #" + std::to_string(index); }
+
+const json& resolve(const Ref& r, const json& item, std::size_t index, json& scratch, const Node& at,
+                    const std::string& source) {
+  switch (r.kind) {
+    case Ref::Kind::whole: return item;
+    case Ref::Kind::index:
+      scratch = index;
+      return scratch;
+    case Ref::Kind::field: break;
+  }
+  const json* cur = &item;
+  std::string walked = "{";
+  for (std::size_t s = 0; s < r.segments.size(); ++s) {
+    const std::string& seg = r.segments[s];
+    const std::string where = s == 0 ? input_label(index) + " " : input_label(index) + " field " + walked + "} ";
+    if (cur->is_object()) {
+      auto it = cur->find(seg);
+      if (it == cur->end())
+        fail(at.path, source, where + "(" + describe_json(*cur) + ") has no field \"" + seg + "\"");
+      cur = &*it;
+    } else if (cur->is_array() && std::all_of(seg.begin(), seg.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; })) {
+      const std::size_t i = std::stoul(seg);
+      if (i >= cur->size())
+        fail(at.path, source, where + "has no element " + seg + " (" + describe_json(*cur) + ")");
+      cur = &(*cur)[i];
+    } else {
+      fail(at.path, source, "placeholder " + r.text + " needs an object" +
+                                (cur->is_array() ? " or an array and a numeric index" : "") + ", but " +
+                                where + "is " + describe_json(*cur));
+    }
+    walked += (s == 0 ? "" : ".") + seg;
+  }
+  return *cur;
+}
+
+std::string as_text(const json& v) {
+  if (v.is_string()) return v.get_ref<const std::string&>();
+  return v.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::int64_t eval(const std::vector<Expr>& nodes, std::size_t i, const json& item, std::size_t index,
+                  const Node& at, const std::string& source) {
+  const Expr& e = nodes[i];
+  auto overflow = [&]() -> std::int64_t {
+    fail(at.path, source, input_label(index) + ": the result overflows a 64-bit integer");
+  };
+  std::int64_t a = 0, b = 0, r = 0;
+  switch (e.op) {
+    case Expr::Op::literal: return e.value;
+    case Expr::Op::ref: {
+      json scratch;
+      const json& v = resolve(e.ref, item, index, scratch, at, source);
+      if (v.is_number_integer()) {
+        if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+          return overflow();
+        return v.get<std::int64_t>();
+      }
+      fail(at.path, source, "arithmetic needs integers, but " + e.ref.text + " is " + describe_json(v) +
+                                " in " + input_label(index));
+    }
+    case Expr::Op::neg:
+      a = eval(nodes, e.lhs, item, index, at, source);
+      if (a == std::numeric_limits<std::int64_t>::min()) return overflow();
+      return -a;
+    default: break;
+  }
+  a = eval(nodes, e.lhs, item, index, at, source);
+  b = eval(nodes, e.rhs, item, index, at, source);
+  switch (e.op) {
+    case Expr::Op::add:
+      if (__builtin_add_overflow(a, b, &r)) return overflow();
+      return r;
+    case Expr::Op::sub:
+      if (__builtin_sub_overflow(a, b, &r)) return overflow();
+      return r;
+    case Expr::Op::mul:
+      if (__builtin_mul_overflow(a, b, &r)) return overflow();
+      return r;
+    case Expr::Op::floordiv:
+    case Expr::Op::mod: {
+      if (b == 0) fail(at.path, source, input_label(index) + ": division by zero");
+      if (a == std::numeric_limits<std::int64_t>::min() && b == -1) return overflow();
+      std::int64_t q = a / b, m = a % b;
+      if (m != 0 && ((m < 0) != (b < 0))) {  // floor, as Python: the remainder takes b's sign
+        --q;
+        m += b;
+      }
+      return e.op == Expr::Op::floordiv ? q : m;
+    }
+    default: return 0;
+  }
+}
+
+json expand_node(const Node& n, const json& item, std::size_t index) {
+  return std::visit(
+      [&](const auto& v) -> json {
+        using V = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<V, Node::Literal>) {
+          return v.value;
+        } else if constexpr (std::is_same_v<V, Node::Whole>) {
+          json scratch;
+          return resolve(v.ref, item, index, scratch, n, v.ref.text);
+        } else if constexpr (std::is_same_v<V, Node::Arith>) {
+          return eval(v.nodes, v.nodes.size() - 1, item, index, n, v.source);
+        } else if constexpr (std::is_same_v<V, Node::Text>) {
+          std::string out;
+          for (const auto& p : v.pieces) {
+            if (p.ref) {
+              json scratch;
+              out += as_text(resolve(*p.ref, item, index, scratch, n, v.source));
+            } else {
+              out += p.literal;
+            }
+          }
+          return out;
+        } else if constexpr (std::is_same_v<V, Node::Array>) {
+          json out = json::array();
+          for (const auto& c : v.items) out.push_back(expand_node(c, item, index));
+          return out;
+        } else {
+          json out = json::object();
+          for (const auto& [k, c] : v.fields) out[k] = expand_node(c, item, index);
+          return out;
+        }
+      },
+      n.v);
+}
+
+}  // namespace
+
+Template Template::compile(const json& source, const std::string& path) {
+  return Template(std::make_shared<const Node>(compile_node(source, path)));
+}
+
+json Template::expand(const json& item, std::size_t index) const { return expand_node(*root_, item, index); }
+
+bool Template::is_identity() const noexcept {
+  const auto* w = std::get_if<Node::Whole>(&root_->v);
+  return w != nullptr && w->ref.kind == Ref::Kind::whole;
+}
+
+}  // namespace taskfarm::cli
