@@ -4,13 +4,15 @@
 
 namespace taskfarm::detail {
 
-Batch::Batch(std::string task, std::vector<std::byte> arena, std::vector<std::size_t> offsets)
+Batch::Batch(std::string task, std::vector<std::byte> arena, std::vector<std::size_t> offsets,
+             bool observable)
     : task_(std::move(task)),
       arena_(std::move(arena)),
       offsets_(std::move(offsets)),
       state_(std::make_unique<std::atomic<std::uint8_t>[]>(offsets_.size() - 1)),
       outcomes_(offsets_.size() - 1),
-      remaining_(offsets_.size() - 1) {}
+      remaining_(offsets_.size() - 1),
+      observable_(observable) {}
 
 bool Batch::claim(std::size_t i) noexcept {
   std::uint8_t expected = queued;
@@ -19,7 +21,15 @@ bool Batch::claim(std::size_t i) noexcept {
 
 void Batch::complete(std::size_t i, Outcome&& o) {
   outcomes_[i] = std::move(o);
-  state_[i].store(done, std::memory_order_release);  // pairs with is_done()'s acquire
+  if (observable_) {
+    // Under mu_, so that add_listener() sees every item either as done (and
+    // calls the listener itself) or as not done (and gets called here): once.
+    std::lock_guard lock(mu_);
+    state_[i].store(done, std::memory_order_release);
+    for (auto& l : listeners_) l(i);
+  } else {
+    state_[i].store(done, std::memory_order_release);  // pairs with is_done()'s acquire
+  }
   if (on_done) on_done(i);
   if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     std::lock_guard lock(mu_);  // a waiter between its check and its sleep holds mu_
@@ -31,7 +41,7 @@ bool Batch::cancel(std::size_t i, const char* why) {
   if (!claim(i)) return false;
   Outcome o;
   o.error = std::make_exception_ptr(Cancelled(std::string("task \"") + task_ + "\" #" +
-                                              std::to_string(i) + " was " + why));
+                                              std::to_string(global_index(i)) + " was " + why));
   complete(i, std::move(o));
   return true;
 }
@@ -46,6 +56,19 @@ bool Batch::wait_until(Clock::time_point deadline) const {
   if (all_done()) return true;
   std::unique_lock lock(mu_);
   return cv_.wait_until(lock, deadline, [this] { return all_done(); });
+}
+
+}  // namespace taskfarm::detail
+
+namespace taskfarm::detail {
+
+bool Batch::add_listener(Listener listener) {
+  if (!observable_) return false;
+  std::lock_guard lock(mu_);
+  for (std::size_t i = 0; i < size(); ++i)
+    if (is_done(i)) listener(i);
+  listeners_.push_back(std::move(listener));
+  return true;
 }
 
 }  // namespace taskfarm::detail

@@ -16,11 +16,13 @@ Pool::~Pool() {
 }
 
 std::shared_ptr<detail::Batch> Pool::run_batch(std::string task, detail::BatchBuilder inputs,
-                                               MapOptions opts) {
+                                               MapOptions opts, bool observable,
+                                               std::uint64_t index_base) {
   if (!detail::Registry::instance().find(task))
     throw ConfigError("no task named \"" + task + "\" is registered in this program");
   const std::size_t n = inputs.size();
-  auto batch = inputs.build(std::move(task));
+  auto batch = inputs.build(std::move(task), observable);
+  batch->index_base = index_base;
   std::size_t chunk = opts.chunksize;
   if (chunk == 0) {
     const std::size_t div = 4 * core_->options().workers;
@@ -29,6 +31,8 @@ std::shared_ptr<detail::Batch> Pool::run_batch(std::string task, detail::BatchBu
   core_->submit(batch, chunk);
   return batch;
 }
+
+std::shared_ptr<detail::CallbackQueue> Pool::callbacks() const { return core_->callbacks(); }
 
 void Pool::close() { core_->close(); }
 void Pool::join() { core_->join(); }

@@ -114,11 +114,13 @@ PoolCore::PoolCore(PoolOptions options) : opts_(validate(std::move(options))) {
       early_events_.push_back(std::move(e));
     }
   }
-  // The dispatcher runs with every signal blocked: user handlers run on user
+  // The pool's threads (dispatcher, callbacks) start only now, after the zygote
+  // was forked, and with every signal blocked: user handlers run on user
   // threads, and a write to a dead worker's pipe can never raise SIGPIPE here.
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
+  callbacks_ = std::make_shared<CallbackQueue>();
   thread_ = std::thread([this] { run(); });
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
@@ -193,6 +195,7 @@ void PoolCore::join_thread() {
   std::lock_guard lock(join_mu_);
   if (thread_.joinable()) thread_.join();
   zygote_.reset();  // reaps the fork server (it exits once it sees end of file)
+  if (callbacks_) callbacks_->stop();  // every task has ended: run the callbacks still queued
 }
 
 PoolStats PoolCore::stats() const { return stats_->snapshot(); }
@@ -282,7 +285,7 @@ void PoolCore::take_inbox() {
   if (cancel && !cancelling_) cancelling_ = true;
   if (cancelling_) {
     for (auto& r : retryq_) fail_item(r.batch, r.index, std::make_exception_ptr(Cancelled(
-        "task \"" + r.batch->task() + "\" #" + std::to_string(r.index) + " was cancelled by pool shutdown")));
+        "task \"" + r.batch->task() + "\" #" + std::to_string(r.batch->global_index(r.index)) + " was cancelled by pool shutdown")));
     retryq_.clear();
     for (auto& u : runq_)
       for (std::size_t i = u.next; i < u.batch->size(); ++i) {
@@ -295,9 +298,11 @@ void PoolCore::take_inbox() {
 }
 
 std::size_t PoolCore::window() const noexcept {
-  if (avg_ns_ == 0) return kMinWindow;
-  return std::clamp<std::size_t>(kTargetQueueNs / std::max<std::uint64_t>(avg_ns_, 1), kMinWindow,
-                                 kMaxWindow);
+  // Prefetching only pays for tasks shorter than the queue target: a slow task
+  // queued behind another slow one could have started on the next free worker.
+  // Until the first result says how long tasks take, send one at a time.
+  if (avg_ns_ == 0 || avg_ns_ >= kTargetQueueNs) return 1;
+  return std::clamp<std::size_t>(kTargetQueueNs / avg_ns_, kMinWindow, kMaxWindow);
 }
 
 bool PoolCore::work_left() const noexcept {
@@ -324,7 +329,7 @@ bool PoolCore::send_chunk(Worker& w) {
         if (u.batch->claim(u.next)) {
           if (len + 64 + u.batch->task().size() > opts_.max_message_bytes) {
             fail_item(u.batch, u.next, std::make_exception_ptr(SerializationError(
-                "the argument of task \"" + u.batch->task() + "\" #" + std::to_string(u.next) +
+                "the argument of task \"" + u.batch->task() + "\" #" + std::to_string(u.batch->global_index(u.next)) +
                 " is " + std::to_string(len) + " bytes, more than max_message_bytes (" +
                 std::to_string(opts_.max_message_bytes) + ")")));
           } else {
@@ -353,7 +358,7 @@ bool PoolCore::send_chunk(Worker& w) {
   if (w.inflight.empty() && opts_.task_timeout.count() > 0) w.front_since = Clock::now();
   for (auto i : idx) {
     const auto in = batch->input(i);
-    wr.put(static_cast<std::uint64_t>(i));
+    wr.put(static_cast<std::uint64_t>(batch->global_index(i)));
     wr.put(static_cast<std::uint32_t>(in.size()));
     wr.bytes(in);
     auto& o = batch->outcome(i);
@@ -423,11 +428,11 @@ void PoolCore::on_result(Worker& w, Frame& f) {
     switch (ev.kind) {
       case worker::ErrorKind::task_threw:
         o.error = std::make_exception_ptr(
-            RemoteError(std::string(ev.type), std::string(ev.message), task, item.index));
+            RemoteError(std::string(ev.type), std::string(ev.message), task, item.batch->global_index(item.index)));
         break;
       case worker::ErrorKind::serialization:
         o.error = std::make_exception_ptr(SerializationError(
-            "task \"" + task + "\" #" + std::to_string(item.index) + ": " + std::string(ev.message)));
+            "task \"" + task + "\" #" + std::to_string(item.batch->global_index(item.index)) + ": " + std::string(ev.message)));
         break;
       case worker::ErrorKind::unknown_task:
         o.error = std::make_exception_ptr(ConfigError(std::string(ev.message)));
@@ -530,7 +535,7 @@ void PoolCore::worker_exited(Worker& w, int status) {
     if (terminating_) {
       for (auto& it : w.inflight)
         fail_item(it.batch, it.index, std::make_exception_ptr(Cancelled(
-            "task \"" + it.batch->task() + "\" #" + std::to_string(it.index) + " was cancelled: the pool was terminated")));
+            "task \"" + it.batch->task() + "\" #" + std::to_string(it.batch->global_index(it.index)) + " was cancelled: the pool was terminated")));
       w.inflight.clear();
     } else {
       const bool retry = o.attempts <= opts_.max_retries && !broken_;
@@ -542,10 +547,10 @@ void PoolCore::worker_exited(Worker& w, int status) {
       } else {
         std::exception_ptr e;
         if (w.timed_out)
-          e = std::make_exception_ptr(TaskTimeout(running.batch->task(), running.index, opts_.task_timeout));
+          e = std::make_exception_ptr(TaskTimeout(running.batch->task(), running.batch->global_index(running.index), opts_.task_timeout));
         else
           e = std::make_exception_ptr(WorkerLost({w.slot, static_cast<long>(w.pid), sig, code,
-                                                  running.batch->task(), running.index,
+                                                  running.batch->task(), running.batch->global_index(running.index),
                                                   w.cause.empty() ? std::string() : w.cause + " and " + how}));
         auto b = running.batch;
         const auto i = running.index;

@@ -21,6 +21,7 @@
 #include "taskfarm/ipc/fd.hpp"
 #include "taskfarm/ipc/link.hpp"
 #include "taskfarm/master/detail/batch.hpp"
+#include "taskfarm/master/detail/callbacks.hpp"
 #include "taskfarm/master/stats.hpp"
 #include "stats_board.hpp"
 #include "zygote.hpp"
@@ -39,6 +40,7 @@ class PoolCore {
   void terminate();
   [[nodiscard]] PoolStats stats() const;
   [[nodiscard]] const PoolOptions& options() const noexcept { return opts_; }
+  [[nodiscard]] const std::shared_ptr<CallbackQueue>& callbacks() const noexcept { return callbacks_; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -115,6 +117,7 @@ class PoolCore {
   std::mutex join_mu_;
 
   std::unique_ptr<StatsBoard> stats_;
+  std::shared_ptr<CallbackQueue> callbacks_;
 
   // --- dispatcher only ---
   std::unique_ptr<Zygote> zygote_;

@@ -37,7 +37,12 @@ struct PoolOptions {
 };
 
 struct MapOptions {
-  std::size_t chunksize = 0;  // 0 = automatic, as Python: ceil(n / (4 * workers))
+  // Inputs per message to a worker. 0 = automatic: map as Python,
+  // ceil(n / (4 * workers)); imap/imap_unordered 1, as Python.
+  std::size_t chunksize = 0;
+  // imap/imap_unordered: at most this many inputs pulled and not yet consumed
+  // (0 = max(64, 4 * workers * chunksize)).
+  std::size_t lookahead = 0;
 };
 
 // Limits enforced by validation (ConfigError outside them).

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <iterator>
+#include <optional>
 #include <memory>
 #include <ranges>
 #include <string>
@@ -21,6 +22,7 @@
 #include "taskfarm/common/task.hpp"
 #include "taskfarm/master/detail/batch.hpp"
 #include "taskfarm/master/future.hpp"
+#include "taskfarm/master/imap.hpp"
 #include "taskfarm/master/result.hpp"
 #include "taskfarm/master/stats.hpp"
 
@@ -83,6 +85,19 @@ class Pool {
     return collect<R>(*batch);
   }
 
+  // Lazy map: pulls inputs as results are consumed (at most opts.lookahead
+  // ahead), yields results in input order. Works on unbounded ranges. The range
+  // must outlive the iteration when passed as an lvalue (it is viewed, not copied).
+  template <class R, class A, std::ranges::input_range Inputs>
+  ImapRange<R> imap(const Task<R(A)>& task, Inputs&& inputs, MapOptions opts = {}) {
+    return make_imap<R, A>(task.name(), std::forward<Inputs>(inputs), opts, true);
+  }
+  // Like imap, but yields each result as soon as it is ready (completion order).
+  template <class R, class A, std::ranges::input_range Inputs>
+  ImapRange<R> imap_unordered(const Task<R(A)>& task, Inputs&& inputs, MapOptions opts = {}) {
+    return make_imap<R, A>(task.name(), std::forward<Inputs>(inputs), opts, false);
+  }
+
   // Runs task(args...) on a worker; the Future delivers the value or the failure.
   template <class R, class... A, class... X>
     requires(sizeof...(A) == sizeof...(X))
@@ -90,7 +105,7 @@ class Pool {
     detail::BatchBuilder b;
     (detail::encode_as<A>(b.arena(), std::forward<X>(args)), ...);
     b.end_item();
-    return Future<R>(run_batch(task.name(), std::move(b), MapOptions{1}));
+    return Future<R>(run_batch(task.name(), std::move(b), MapOptions{1}, true), callbacks());
   }
 
   // Python's close(): no new work; the workers exit once the submitted work is done.
@@ -110,7 +125,9 @@ class Pool {
   // Type-erased submission (what the typed methods and the CLI use): the encoded
   // inputs of one task; returns the shared batch the outcomes land in.
   std::shared_ptr<detail::Batch> run_batch(std::string task, detail::BatchBuilder inputs,
-                                           MapOptions opts);
+                                           MapOptions opts, bool observable = false,
+                                           std::uint64_t index_base = 0);
+  [[nodiscard]] std::shared_ptr<detail::CallbackQueue> callbacks() const;
 
  private:
   template <class A, class Inputs>
@@ -122,6 +139,39 @@ class Pool {
       b.end_item();
     }
     return b;
+  }
+
+  template <class R, class A, class Inputs>
+  ImapRange<R> make_imap(const std::string& task, Inputs&& inputs, MapOptions opts, bool ordered) {
+    auto view = std::views::all(std::forward<Inputs>(inputs));
+    using View = decltype(view);
+    struct Source {
+      explicit Source(View v) : view(std::move(v)) {}
+      View view;
+      std::optional<std::ranges::iterator_t<View>> it;
+    };
+    auto src = std::make_shared<Source>(std::move(view));
+    const std::size_t chunk = opts.chunksize ? opts.chunksize : 1;  // Python's imap default
+    const std::size_t lookahead =
+        opts.lookahead ? opts.lookahead : std::max<std::size_t>(64, 4 * size() * chunk);
+    auto base = std::make_shared<std::uint64_t>(0);
+    detail::ImapSource s;
+    s.pull = [src](detail::BatchBuilder& b, std::size_t max) {
+      if (!src->it) src->it.emplace(std::ranges::begin(src->view));
+      auto& it = *src->it;
+      for (std::size_t n = 0; n < max && it != std::ranges::end(src->view); ++n, ++it) {
+        detail::encode_as<A>(b.arena(), *it);
+        b.end_item();
+      }
+      return it != std::ranges::end(src->view);
+    };
+    s.submit = [this, task, chunk, base, ordered](detail::BatchBuilder b) {
+      const std::size_t n = b.size();
+      auto batch = run_batch(task, std::move(b), MapOptions{chunk}, !ordered, *base);
+      *base += n;
+      return batch;
+    };
+    return ImapRange<R>(std::move(s), std::max(chunk, lookahead / 4), lookahead, ordered);
   }
 
   template <class R>

@@ -81,9 +81,16 @@ class Batch {
   using Clock = std::chrono::steady_clock;
 
   // Item i's encoded arguments are arena[offsets[i], offsets[i+1]).
-  Batch(std::string task, std::vector<std::byte> arena, std::vector<std::size_t> offsets);
+  // `observable`: listeners may be added (futures, imap windows); completion then
+  // takes a lock per item, which plain map batches skip.
+  Batch(std::string task, std::vector<std::byte> arena, std::vector<std::size_t> offsets,
+        bool observable = false);
 
   [[nodiscard]] const std::string& task() const noexcept { return task_; }
+  // Index of item i in the caller's whole input (imap submits its input in
+  // windows, each a batch starting at index_base). Set before submission.
+  std::uint64_t index_base = 0;
+  [[nodiscard]] std::uint64_t global_index(std::size_t i) const noexcept { return index_base + i; }
   [[nodiscard]] std::size_t size() const noexcept { return offsets_.size() - 1; }
   [[nodiscard]] std::span<const std::byte> input(std::size_t i) const noexcept {
     return {arena_.data() + offsets_[i], offsets_[i + 1] - offsets_[i]};
@@ -113,6 +120,14 @@ class Batch {
   // dispatcher, or a user thread for cancel). Set before the batch is submitted.
   std::function<void(std::size_t)> on_done;
 
+  // Listeners (observable batches only): called once for every item, on the
+  // completing thread, right after its outcome is published -- or at once, on
+  // the adding thread, for items already done. They must be quick and must not
+  // block: they run on the dispatcher. Returns false if the batch is not observable.
+  using Listener = std::function<void(std::size_t)>;
+  bool add_listener(Listener listener);
+  [[nodiscard]] bool observable() const noexcept { return observable_; }
+
  private:
   std::string task_;
   std::vector<std::byte> arena_;
@@ -120,6 +135,8 @@ class Batch {
   std::unique_ptr<std::atomic<std::uint8_t>[]> state_;
   std::vector<Outcome> outcomes_;
   std::atomic<std::size_t> remaining_;
+  bool observable_;
+  std::vector<Listener> listeners_;  // guarded by mu_
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
 };
@@ -131,8 +148,9 @@ class BatchBuilder {
   std::vector<std::byte>& arena() noexcept { return arena_; }
   void end_item() { offsets_.push_back(arena_.size()); }
   [[nodiscard]] std::size_t size() const noexcept { return offsets_.size() - 1; }
-  std::shared_ptr<Batch> build(std::string task) {
-    return std::make_shared<Batch>(std::move(task), std::move(arena_), std::move(offsets_));
+  std::shared_ptr<Batch> build(std::string task, bool observable = false) {
+    return std::make_shared<Batch>(std::move(task), std::move(arena_), std::move(offsets_),
+                                   observable);
   }
 
  private:
