@@ -8,7 +8,8 @@
 namespace taskfarm::cli {
 
 std::chrono::milliseconds parse_duration(std::string_view text) {
-  const std::string shown = "\"" + std::string(text) + "\"";
+  std::string shown = "\"";
+  shown.append(text).append("\"");
   auto bad = [&](const std::string& why) {
     return std::invalid_argument(why + ", found " + shown);
   };

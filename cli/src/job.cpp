@@ -41,12 +41,16 @@ std::string join(const std::vector<std::string>& names) {
   return out;
 }
 
-// " (did you mean "x"?)" when one of `known` is close to `word`.
+// " (did you mean "x"?)" when one of `known` is close to `word`: at most two
+// edits away, or one a prefix of the other ("chunk" for "chunksize").
 std::string suggestion(std::string_view word, const std::vector<std::string>& known) {
   std::size_t best = 3;
   std::string pick;
   for (const auto& k : known) {
-    const std::size_t d = edit_distance(word, k);
+    const std::string_view a = word.size() < k.size() ? word : std::string_view(k);
+    const std::string_view b = word.size() < k.size() ? std::string_view(k) : word;
+    const bool prefix = a.size() >= 3 && b.substr(0, a.size()) == a;
+    const std::size_t d = prefix ? 1 : edit_distance(word, k);
     if (d < best) {
       best = d;
       pick = k;
@@ -112,9 +116,15 @@ std::chrono::milliseconds expect_duration(const json& j, const std::string& path
   }
 }
 
-// Transports this build of the pool can run (Pool rejects the others).
-const std::vector<std::string>& available_transports() {
-  static const std::vector<std::string> names{"pipe", "socket"};
+// Every transport name; whether this build runs it is the Pool's to say (its
+// ConfigError is reported like a job file error, before anything runs).
+const std::vector<std::string>& transport_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (auto t : {Transport::pipe, Transport::socket, Transport::mqueue, Transport::shm})
+      out.emplace_back(to_string(t));
+    return out;
+  }();
   return names;
 }
 
@@ -126,13 +136,11 @@ PoolOptions parse_pool(const json& j, const std::string& path) {
   if (auto* v = field(j, "transport")) {
     const std::string p = path_key(path, "transport");
     const std::string name = expect_string(*v, p);
-    const auto& avail = available_transports();
-    if (std::find(avail.begin(), avail.end(), name) == avail.end()) {
-      if (parse_transport(name))
-        throw JobError(p, "transport \"" + name + "\" is not available in this build; available: " + join(avail));
-      throw JobError(p, "unknown transport \"" + name + "\"" + suggestion(name, avail) + "; available: " + join(avail));
-    }
-    o.transport = *parse_transport(name);
+    const auto t = parse_transport(name);
+    if (!t)
+      throw JobError(p, "unknown transport \"" + name + "\"" + suggestion(name, transport_names()) +
+                            "; expected one of: " + join(transport_names()));
+    o.transport = *t;
   }
   if (auto* v = field(j, "start")) {
     const std::string p = path_key(path, "start");
@@ -163,14 +171,16 @@ void parse_range(const json& j, const std::string& path, std::vector<json>& out)
   if (stop <= start)
     throw JobError(path, "the range is empty: stop (" + std::to_string(stop) + ") must be greater than start (" +
                              std::to_string(start) + ")");
-  const auto span = static_cast<unsigned __int128>(static_cast<__int128>(stop) - start);
-  const auto count = (span + static_cast<unsigned __int128>(step) - 1) / static_cast<unsigned __int128>(step);
+  // stop > start, so the unsigned difference is exact even across the int64 range.
+  const std::uint64_t span = static_cast<std::uint64_t>(stop) - static_cast<std::uint64_t>(start);
+  const std::uint64_t ustep = static_cast<std::uint64_t>(step);
+  const std::uint64_t count = (span - 1) / ustep + 1;
   if (count > kMaxInputsPerJob)
-    throw JobError(path, "the range has " + std::to_string(static_cast<std::uint64_t>(count)) +
-                             " items; at most " + std::to_string(kMaxInputsPerJob) + " per job");
+    throw JobError(path, "the range has " + std::to_string(count) + " items; at most " +
+                             std::to_string(kMaxInputsPerJob) + " per job");
   out.reserve(static_cast<std::size_t>(count));
-  for (std::uint64_t i = 0; i < static_cast<std::uint64_t>(count); ++i)
-    out.emplace_back(static_cast<std::int64_t>(start + static_cast<__int128>(i) * step));
+  for (std::uint64_t i = 0; i < count; ++i)
+    out.emplace_back(static_cast<std::int64_t>(static_cast<std::uint64_t>(start) + i * ustep));
 }
 
 JobSpec parse_one_job(const json& j, std::size_t index) {

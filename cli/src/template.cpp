@@ -81,7 +81,7 @@ bool is_name_char(char c) {
 
 Ref parse_ref(std::string_view body, const std::string& path, const std::string& source) {
   Ref r;
-  r.text = "{" + std::string(body) + "}";
+  r.text.append("{").append(body).append("}");
   if (body.empty()) return r;
   if (body == "#") {
     r.kind = Ref::Kind::index;

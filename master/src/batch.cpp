@@ -30,7 +30,6 @@ void Batch::complete(std::size_t i, Outcome&& o) {
   } else {
     state_[i].store(done, std::memory_order_release);  // pairs with is_done()'s acquire
   }
-  if (on_done) on_done(i);
   if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     std::lock_guard lock(mu_);  // a waiter between its check and its sleep holds mu_
     cv_.notify_all();

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 
 #include "taskfarm/common/errors.hpp"
 #include "taskfarm/common/registry.hpp"
@@ -51,12 +52,16 @@ PoolOptions validate(PoolOptions o) {
   if (o.workers > kMaxWorkers)
     throw ConfigError("PoolOptions::workers = " + std::to_string(o.workers) +
                       " exceeds the maximum of " + std::to_string(kMaxWorkers));
-  if (o.transport != Transport::pipe && o.transport != Transport::socket)
-    throw ConfigError("PoolOptions::transport = " + std::string(to_string(o.transport)) +
-                      " is not available in this build (available: pipe, socket)");
+  if (o.transport != Transport::pipe && o.transport != Transport::socket &&
+      o.transport != Transport::mqueue && o.transport != Transport::shm)
+    throw ConfigError("PoolOptions::transport = " + std::to_string(static_cast<int>(o.transport)) +
+                      " is not a transport (available: pipe, socket, mqueue, shm)");
   if (o.task_timeout.count() < 0)
     throw ConfigError("PoolOptions::task_timeout must not be negative (0 = no timeout), got " +
                       std::to_string(o.task_timeout.count()) + " ms");
+  if (o.task_timeout > std::chrono::hours(24 * 366))
+    throw ConfigError("PoolOptions::task_timeout of " + std::to_string(o.task_timeout.count()) +
+                      " ms is more than a year; use 0 for no timeout");
   if (o.max_retries > 1000)
     throw ConfigError("PoolOptions::max_retries = " + std::to_string(o.max_retries) +
                       " is not sane (at most 1000)");
@@ -313,6 +318,14 @@ bool PoolCore::work_left() const noexcept {
 }
 
 bool PoolCore::send_chunk(Worker& w) {
+  // A worker retiring after max_tasks_per_child is never sent more than it will
+  // run; what it does not run would only come back.
+  std::size_t allowance = std::numeric_limits<std::size_t>::max();
+  if (opts_.max_tasks_per_child) {
+    const std::uint64_t sent = w.next_seq - 1;
+    if (sent >= opts_.max_tasks_per_child) return false;
+    allowance = static_cast<std::size_t>(opts_.max_tasks_per_child - sent);
+  }
   std::shared_ptr<Batch> batch;
   std::vector<std::size_t> idx;
   if (!retryq_.empty()) {
@@ -323,7 +336,7 @@ bool PoolCore::send_chunk(Worker& w) {
     while (!runq_.empty() && idx.empty()) {
       auto& u = runq_.front();
       std::uint64_t bytes = 0;
-      while (u.next < u.batch->size() && idx.size() < u.chunk) {
+      while (u.next < u.batch->size() && idx.size() < std::min(u.chunk, allowance)) {
         const auto len = u.batch->input(u.next).size();
         if (!idx.empty() && bytes + len + 12 > opts_.max_message_bytes / 2) break;
         if (u.batch->claim(u.next)) {

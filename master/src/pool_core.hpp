@@ -67,7 +67,7 @@ class PoolCore {
     ipc::UniqueFd pidfd;
     std::unique_ptr<ipc::Link> link;
     std::deque<InFlight> inflight;
-    std::uint64_t next_seq = 1;
+    std::uint64_t next_seq = 1;     // items sent to this process so far + 1
     std::uint64_t token = 0;
     bool link_dead = false;
     bool said_hello = false;

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include "pidfd.hpp"
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -115,7 +116,6 @@ void reset_signals_for_worker() {
 
 struct Child {
   pid_t pid;
-  int pidfd;
 };
 
 // Body of a freshly forked worker. Never returns.
@@ -151,30 +151,39 @@ struct Child {
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   const pid_t self = ::getpid();
+  // Children are reaped through a signalfd for SIGCHLD: it works for every
+  // child on every kernel (pidfds are only handed to the master, for killing).
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  ::sigprocmask(SIG_BLOCK, &chld, nullptr);
+  const int sfd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 
   std::vector<Child> children;
-  std::vector<pollfd> pfds;
   Msg m{};
   std::string text;
   std::vector<int> fds;
 
   for (;;) {
-    pfds.clear();
-    pfds.push_back({ctl, POLLIN, 0});
-    for (const auto& c : children) pfds.push_back({c.pidfd, POLLIN, 0});
-    if (::poll(pfds.data(), pfds.size(), -1) < 0) {
+    pollfd pfds[2] = {{ctl, POLLIN, 0}, {sfd, POLLIN, 0}};
+    // Without a signalfd (never seen, but cheap to survive) poll for exits.
+    if (::poll(pfds, sfd >= 0 ? 2 : 1, sfd >= 0 ? -1 : 50) < 0) {
       if (errno == EINTR) continue;
       break;
     }
     // Exits first, so a slot's death is reported before a respawn request is read.
-    for (std::size_t i = 1; i < pfds.size(); ++i) {
-      if (!pfds[i].revents) continue;
-      const Child c = children[i - 1];
+    if (sfd >= 0 && pfds[1].revents) {
+      signalfd_siginfo info;
+      while (::read(sfd, &info, sizeof info) == sizeof info) {
+      }
+    }
+    for (;;) {
       int status = 0;
-      if (::waitpid(c.pid, &status, WNOHANG) != c.pid) continue;
-      ::close(c.pidfd);
-      children[i - 1].pid = -1;
-      Msg out{kExited, -1, 0, c.pid, status, 0, 0};
+      const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+      if (pid <= 0) break;
+      for (auto& c : children)
+        if (c.pid == pid) c.pid = -1;
+      Msg out{kExited, -1, 0, pid, status, 0, 0};
       send_msg(ctl, out, {}, nullptr, 0);
     }
     std::erase_if(children, [](const Child& c) { return c.pid < 0; });
@@ -202,7 +211,7 @@ struct Child {
     const pid_t pid = ::fork();
     if (pid == 0) {
       ipc::close_internal_fds_except({});  // the control socket (and its record)
-      for (const auto& c : children) ::close(c.pidfd);
+      if (sfd >= 0) ::close(sfd);
       if (err_pipe[0] >= 0) ::close(err_pipe[0]);
       become_worker(mode, self, std::move(*ep), err_pipe[1]);
     }
@@ -232,10 +241,11 @@ struct Child {
         continue;
       }
     }
-    const int pidfd = pidfd_open(pid);
-    children.push_back({pid, pidfd});
+    const int pidfd = pidfd_open(pid);  // for the master; -1 on kernels without pidfds
+    children.push_back({pid});
     Msg ok{kSpawned, m.slot, m.token, pid, 0, 0, 0};
     send_msg(ctl, ok, {}, &pidfd, pidfd >= 0 ? 1 : 0);
+    if (pidfd >= 0) ::close(pidfd);
   }
 
   // The master is gone (or done): nothing may outlive it.

@@ -168,6 +168,16 @@ int run(const ipc::Endpoint& endpoint, const WorkerConfig& config) noexcept {
             kind = FrameKind::result_error;
           }
         }
+        if (out.size() > lc.max_frame_bytes) {
+          // Too big for the link: a failure of this item, not of the worker (a
+          // refused send would end the worker and be reported as WorkerLost).
+          const std::string why = "the result is " + std::to_string(out.size() - sizeof(std::uint64_t)) +
+                                  " bytes, more than max_message_bytes (" +
+                                  std::to_string(lc.max_frame_bytes) + ")";
+          out.clear();
+          encode_error(out, 0, ErrorKind::serialization, "taskfarm::SerializationError", why);
+          kind = FrameKind::result_error;
+        }
         const auto t1 = Clock::now();
         const auto dt = static_cast<std::uint64_t>(
             std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());

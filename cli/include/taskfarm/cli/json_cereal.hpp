@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <concepts>
 #include <string>
 
 #include <cereal/cereal.hpp>
@@ -13,14 +14,19 @@
 
 namespace cereal {
 
-template <class Archive>
-void save(Archive& ar, const nlohmann::json& j) {
+// Constrained to exactly nlohmann::json: a plain `const nlohmann::json&`
+// parameter would also accept, by implicit conversion, every type that has a
+// to_json, and cereal would then see two ways to save such a type.
+template <class Archive, class J>
+  requires std::same_as<J, nlohmann::json>
+void save(Archive& ar, const J& j) {
   const std::string text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   ar(text);
 }
 
-template <class Archive>
-void load(Archive& ar, nlohmann::json& j) {
+template <class Archive, class J>
+  requires std::same_as<J, nlohmann::json>
+void load(Archive& ar, J& j) {
   std::string text;
   ar(text);
   j = nlohmann::json::parse(text);  // parse_error: taskfarm::decode reports SerializationError

@@ -105,7 +105,7 @@ struct JsonShape<void> {
 };
 template <class T>
 struct JsonShape<std::vector<T>> {
-  static std::string describe() { return "[" + JsonShape<T>::describe() + ", ...]"; }
+  static std::string describe() { return std::string("[").append(JsonShape<T>::describe()).append(", ...]"); }
 };
 template <class T>
 struct JsonShape<std::optional<T>> {
@@ -113,12 +113,12 @@ struct JsonShape<std::optional<T>> {
 };
 template <class T>
 struct JsonShape<std::map<std::string, T>> {
-  static std::string describe() { return "{string: " + JsonShape<T>::describe() + "}"; }
+  static std::string describe() { return std::string("{string: ").append(JsonShape<T>::describe()).append("}"); }
 };
 template <class A, class B>
 struct JsonShape<std::pair<A, B>> {
   static std::string describe() {
-    return "[" + JsonShape<A>::describe() + ", " + JsonShape<B>::describe() + "]";
+    return std::string("[").append(JsonShape<A>::describe()).append(", ").append(JsonShape<B>::describe()).append("]");
   }
 };
 

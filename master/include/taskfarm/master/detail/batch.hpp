@@ -116,10 +116,6 @@ class Batch {
   [[nodiscard]] const Outcome& outcome(std::size_t i) const noexcept { return outcomes_[i]; }
   [[nodiscard]] Outcome& outcome(std::size_t i) noexcept { return outcomes_[i]; }
 
-  // Called after each item completes, on the thread that completed it (the
-  // dispatcher, or a user thread for cancel). Set before the batch is submitted.
-  std::function<void(std::size_t)> on_done;
-
   // Listeners (observable batches only): called once for every item, on the
   // completing thread, right after its outcome is published -- or at once, on
   // the adding thread, for items already done. They must be quick and must not

@@ -1,0 +1,176 @@
+// Job file validation: what a valid file becomes, and that each problem is
+// reported with the JSON path where it is.
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "taskfarm/cli/job.hpp"
+#include "taskfarm/common/serialize.hpp"
+
+namespace {
+
+using nlohmann::json;
+using taskfarm::cli::JobError;
+using taskfarm::cli::JobFile;
+using taskfarm::cli::parse_job_text;
+
+JobFile parse(const std::string& text) { return parse_job_text(text, "/jobs"); }
+
+// The error of parsing and encoding `text`, or "no error".
+std::string error_of(const std::string& text) {
+  try {
+    const JobFile f = parse(text);
+    for (const auto& job : f.jobs) (void)taskfarm::cli::encode_job(job);
+  } catch (const JobError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// A job file with one job built from `job_fields` (JSON object members).
+std::string one_job(const std::string& job_fields, const std::string& top = "") {
+  return "{" + top + (top.empty() ? "" : ",") + R"("jobs": [{)" + job_fields + "}]}";
+}
+
+#define EXPECT_ERROR_AT(text, path, words)                                           \
+  do {                                                                               \
+    const std::string err_ = error_of(text);                                         \
+    EXPECT_EQ(err_.rfind(std::string(path) + ": ", 0), 0u) << "error was: " << err_; \
+    EXPECT_NE(err_.find(words), std::string::npos) << "error was: " << err_;         \
+  } while (0)
+
+TEST(JobFile, ValidFileBecomesSettings) {
+  const JobFile f = parse(R"({
+    "pool": {"workers": 3, "transport": "socket", "start": "spawn", "task_timeout": "1.5s",
+             "max_retries": 2, "max_tasks_per_child": 10},
+    "jobs": [{"name": "p", "task": "count_primes",
+              "inputs": {"range": {"start": 10, "stop": 35, "step": 10}},
+              "args": {"lo": "{}", "hi": "{}+10"}, "chunksize": 4},
+             {"task": "echo", "inputs": {"list": [1, "a"]}}],
+    "output": {"results": "out/r.jsonl", "order": "completion"}})");
+  EXPECT_EQ(f.pool.workers, 3u);
+  EXPECT_EQ(f.pool.transport, taskfarm::Transport::socket);
+  EXPECT_EQ(f.pool.start, taskfarm::Start::spawn);
+  EXPECT_EQ(f.pool.task_timeout, std::chrono::milliseconds(1500));
+  EXPECT_EQ(f.pool.max_retries, 2u);
+  EXPECT_EQ(f.pool.max_tasks_per_child, 10u);
+  ASSERT_EQ(f.jobs.size(), 2u);
+  EXPECT_EQ(f.jobs[0].name, "p");
+  EXPECT_EQ(f.jobs[0].inputs, (std::vector<json>{10, 20, 30}));
+  EXPECT_EQ(f.jobs[0].chunksize, 4u);
+  EXPECT_EQ(f.jobs[1].name, "echo");  // defaults to the task's name
+  EXPECT_EQ(f.jobs[1].chunksize, 0u);
+  ASSERT_TRUE(f.output.results.has_value());
+  EXPECT_EQ(f.output.results->string(), "/jobs/out/r.jsonl");  // relative to the job file
+  EXPECT_EQ(f.output.order, taskfarm::cli::ResultOrder::completion);
+}
+
+TEST(JobFile, DurationsMayBeIntegerMilliseconds) {
+  const JobFile f = parse(one_job(R"("task": "echo", "inputs": {"list": [1]})", R"("pool": {"task_timeout": 250})"));
+  EXPECT_EQ(f.pool.task_timeout, std::chrono::milliseconds(250));
+}
+
+TEST(JobFile, EncodesEachInputThroughTheTemplate) {
+  const JobFile f = parse(one_job(R"("task": "count_primes", "inputs": {"range": {"stop": 3}},
+                                     "args": {"lo": "{}*100", "hi": "{}*100+100"})"));
+  auto b = taskfarm::cli::encode_job(f.jobs[0]);
+  ASSERT_EQ(b.size(), 3u);
+  auto batch = b.build("count_primes");
+  // The arguments travel as two int64s (lo, hi) in cereal's binary form.
+  const auto args = taskfarm::decode_args<std::tuple<std::int64_t, std::int64_t>>(batch->input(2));
+  EXPECT_EQ(std::get<0>(args), 200);
+  EXPECT_EQ(std::get<1>(args), 300);
+}
+
+TEST(JobFile, MalformedJsonGivesLineAndColumn) {
+  const std::string err = error_of("{\n  \"jobs\": [\n    {\"task\": \"echo\",, }\n  ]\n}\n");
+  EXPECT_NE(err.find("invalid JSON at line 3, column 21"), std::string::npos) << err;
+}
+
+TEST(JobFile, TopLevelProblems) {
+  EXPECT_NE(error_of("[1]").find("must be a JSON object"), std::string::npos);
+  EXPECT_NE(error_of("{}").find("missing \"jobs\""), std::string::npos);
+  EXPECT_ERROR_AT(R"({"jobs": []})", "jobs", "at least one job");
+  EXPECT_ERROR_AT(R"({"jobs": {}})", "jobs", "expected an array");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"list": [1]})", R"("poll": {})"), "poll",
+                  "did you mean \"pool\"");
+}
+
+TEST(JobFile, PoolProblems) {
+  const std::string job = R"("task": "echo", "inputs": {"list": [1]})";
+  EXPECT_ERROR_AT(one_job(job, R"("pool": {"workers": -1})"), "pool.workers", "expected a non-negative integer, found -1");
+  EXPECT_ERROR_AT(one_job(job, R"("pool": {"workers": "2"})"), "pool.workers", "found a string \"2\"");
+  EXPECT_ERROR_AT(one_job(job, R"("pool": {"workers": 100000})"), "pool.workers", "at most 1024");
+  EXPECT_ERROR_AT(one_job(job, R"("pool": {"transport": "carrier-pigeon"})"), "pool.transport", "unknown transport");
+  EXPECT_ERROR_AT(one_job(job, R"("pool": {"transport": "sokcet"})"), "pool.transport", "did you mean \"socket\"");
+  EXPECT_ERROR_AT(one_job(job, R"("pool": {"start": "vfork"})"), "pool.start", "\"fork\" or \"spawn\"");
+  EXPECT_ERROR_AT(one_job(job, R"("pool": {"task_timeout": "soon"})"), "pool.task_timeout", "expected a duration");
+  EXPECT_ERROR_AT(one_job(job, R"("pool": {"task_timeout": -5})"), "pool.task_timeout", "must not be negative");
+  EXPECT_ERROR_AT(one_job(job, R"("pool": {"max_retries": 1.5})"), "pool.max_retries", "non-negative integer");
+  EXPECT_ERROR_AT(one_job(job, R"("pool": {"retries": 1})"), "pool.retries", "unknown key");
+  EXPECT_ERROR_AT(one_job(job, R"("pool": 4)"), "pool", "expected an object");
+}
+
+TEST(JobFile, JobProblems) {
+  EXPECT_ERROR_AT(one_job(R"("inputs": {"list": [1]})"), "jobs[0]", "missing \"task\"");
+  EXPECT_ERROR_AT(one_job(R"("task": "no_such_task", "inputs": {"list": [1]})"), "jobs[0].task", "no task named");
+  EXPECT_ERROR_AT(one_job(R"("task": "cli.stdout_to_stderr", "inputs": {"list": [1]})"), "jobs[0].task",
+                  "not JSON-callable");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo")"), "jobs[0]", "missing \"inputs\"");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"list": [1]}, "chunk": 2)"), "jobs[0].chunk",
+                  "did you mean \"chunksize\"");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"list": [1]}, "chunksize": -2)"), "jobs[0].chunksize",
+                  "non-negative integer");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "name": "", "inputs": {"list": [1]})"), "jobs[0].name", "non-empty");
+  EXPECT_ERROR_AT(R"({"jobs": [{"task": "echo", "inputs": {"list": [1]}}, {"task": "echo", "inputs": {"list": [2]}}]})",
+                  "jobs[1]", "already used by jobs[0]");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"list": [1]}, "args": {"x": "{"})"), "jobs[0].args.x",
+                  "not closed");
+}
+
+TEST(JobFile, InputProblems) {
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"list": []})"), "jobs[0].inputs.list", "non-empty");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"list": 5})"), "jobs[0].inputs.list", "expected an array");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {})"), "jobs[0].inputs", "exactly one of");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"list": [1], "range": {"stop": 2}})"), "jobs[0].inputs",
+                  "exactly one of");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"lines": "x.txt"})"), "jobs[0].inputs.lines", "unknown key");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"range": {"stop": 10, "step": -5}})"),
+                  "jobs[0].inputs.range.step", "expected a positive integer, found -5");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"range": {"stop": 10, "step": 0}})"),
+                  "jobs[0].inputs.range.step", "expected a positive integer, found 0");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"range": {"start": 5}})"), "jobs[0].inputs.range",
+                  "missing \"stop\"");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"range": {"start": 5, "stop": 5}})"), "jobs[0].inputs.range",
+                  "empty");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"range": {"stop": 2.5}})"), "jobs[0].inputs.range.stop",
+                  "expected an integer");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"range": {"stop": 100000000000}})"), "jobs[0].inputs.range",
+                  "at most");
+}
+
+TEST(JobFile, ArgumentsThatDoNotFitTheTask) {
+  // No template: the item itself must fit; the path names the list element.
+  EXPECT_ERROR_AT(one_job(R"("task": "sleep_ms", "inputs": {"list": [1, "2"]})"), "jobs[0].inputs.list[1]",
+                  "expected an integer, found a string \"2\"");
+  EXPECT_ERROR_AT(one_job(R"("task": "sleep_ms", "inputs": {"range": {"stop": 2}}, "args": "{}.5")"), "jobs[0].args",
+                  "input #0");
+  EXPECT_ERROR_AT(one_job(R"("task": "count_primes", "inputs": {"list": [{"lo": 1}]})"), "jobs[0].inputs.list[0]",
+                  "both \"lo\" and \"hi\" are required");
+  EXPECT_ERROR_AT(one_job(R"("task": "count_primes", "inputs": {"range": {"stop": 2}}, "args": {"lo": "{}", "hi": "{}-1"})"),
+                  "jobs[0].args", "expected 0 <= lo <= hi");
+  EXPECT_ERROR_AT(one_job(R"("task": "count_primes", "inputs": {"list": [{"a": "x"}]}, "args": {"lo": "{a}*2", "hi": 5})"),
+                  "jobs[0].args.lo", "needs integers");
+}
+
+TEST(JobFile, OutputProblems) {
+  const std::string job = R"("task": "echo", "inputs": {"list": [1]})";
+  EXPECT_ERROR_AT(one_job(job, R"("output": {"order": "random"})"), "output.order", "\"input\" or \"completion\"");
+  EXPECT_ERROR_AT(one_job(job, R"("output": {"results": 3})"), "output.results", "expected a string");
+  EXPECT_ERROR_AT(one_job(job, R"("output": {"joblog": "x"})"), "output.joblog", "unknown key");
+  const JobFile f = parse(one_job(job, R"("output": {"results": "-"})"));
+  EXPECT_FALSE(f.output.results.has_value());
+}
+
+}  // namespace
