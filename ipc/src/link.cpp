@@ -7,6 +7,8 @@
 
 #include <cerrno>
 
+#include "mqueue_link.hpp"
+#include "shm_link.hpp"
 #include "stream_link.hpp"
 
 namespace taskfarm::ipc {
@@ -106,8 +108,8 @@ std::error_code create_link(Transport transport, const LinkConfig& config, LinkP
   switch (transport) {
     case Transport::pipe: return create_pipe_link(config, out);
     case Transport::socket: return create_socket_link(config, out);
-    case Transport::mqueue:
-    case Transport::shm: return std::make_error_code(std::errc::function_not_supported);
+    case Transport::mqueue: return detail::create_mqueue_link(config, out);
+    case Transport::shm: return detail::ShmLink::create(config, out);
   }
   return std::make_error_code(std::errc::invalid_argument);
 }
@@ -126,6 +128,8 @@ std::error_code attach_link(const Endpoint& ep, const LinkConfig& config,
                                                config.max_frame_bytes);
     return {};
   }
+  if (ep.transport == "shm") return detail::ShmLink::attach(ep, config, out);
+  if (ep.transport == "mqueue") return detail::attach_mqueue_link(ep, config, out);
   return std::make_error_code(std::errc::function_not_supported);
 }
 

@@ -236,6 +236,7 @@ void PoolCore::spawn(Worker& w) {
   w.link = std::move(pair.master);
   w.state = WState::spawning;
   w.link_dead = false;
+  w.recv_broken = false;
   w.said_hello = false;
   w.timed_out = false;
   w.cause.clear();
@@ -411,7 +412,7 @@ void PoolCore::record(Worker& w, std::uint64_t duration_ns, bool failed) {
 
 void PoolCore::on_result(Worker& w, Frame& f) {
   if (w.inflight.empty() || w.inflight.front().seq != f.id()) {
-    kill_worker(w, "answered an item it was not running (protocol violation)");
+    protocol_violation(w, "answered an item it was not running (protocol violation)");
     return;
   }
   InFlight item = std::move(w.inflight.front());
@@ -422,7 +423,7 @@ void PoolCore::on_result(Worker& w, Frame& f) {
   o.worker = w.slot;
   if (f.kind() == FrameKind::result_ok) {
     if (f.payload.size() < 8) {
-      kill_worker(w, "sent a truncated result (protocol violation)");
+      protocol_violation(w, "sent a truncated result (protocol violation)");
       w.inflight.push_front(std::move(item));
       return;
     }
@@ -432,7 +433,7 @@ void PoolCore::on_result(Worker& w, Frame& f) {
   } else {
     worker::ErrorView ev;
     if (!worker::parse_error(f.payload, ev)) {
-      kill_worker(w, "sent a malformed error report (protocol violation)");
+      protocol_violation(w, "sent a malformed error report (protocol violation)");
       w.inflight.push_front(std::move(item));
       return;
     }
@@ -497,11 +498,12 @@ void PoolCore::on_frame(Worker& w, Frame& f) {
       return;
     }
     default:
-      kill_worker(w, "sent an unexpected " + std::string(to_string(f.kind())) + " frame");
+      protocol_violation(w, "sent an unexpected " + std::string(to_string(f.kind())) + " frame");
   }
 }
 
-void PoolCore::link_failed(Worker& w, std::error_code ec) {
+void PoolCore::link_failed(Worker& w, std::error_code ec, bool receiving) {
+  if (receiving && ec != ipc::Errc::peer_gone && ec != ipc::Errc::closed) w.recv_broken = true;
   if (w.link_dead) return;
   w.link_dead = true;
   if (ec == ipc::Errc::peer_gone || ec == ipc::Errc::closed) {
@@ -522,24 +524,31 @@ void PoolCore::kill_worker(Worker& w, std::string cause) {
   if (w.pid > 0) ::kill(-w.pid, SIGKILL);  // its process group: whatever it started
 }
 
+void PoolCore::protocol_violation(Worker& w, std::string cause) {
+  w.recv_broken = true;  // whatever it says from now on is not trusted
+  kill_worker(w, std::move(cause));
+}
+
 void PoolCore::service(Worker& w) {
-  if (!w.link || w.link_dead) return;
+  // A link that can no longer be written to (the worker died while we sent) may
+  // still hold results the worker wrote before: keep reading until it is empty.
+  if (!w.link || w.recv_broken) return;
   Frame f;
   for (int budget = 4096; budget > 0; --budget) {
     const auto ec = w.link->try_receive(f);
     if (ec == ipc::Errc::would_block) return;
     if (ec) {
-      link_failed(w, ec);
+      link_failed(w, ec, true);
       return;
     }
     on_frame(w, f);
-    if (w.link_dead) return;
+    if (w.recv_broken) return;
   }
 }
 
 void PoolCore::worker_exited(Worker& w, int status) {
   // Results written before the end are still in the link: take them first.
-  if (w.link && !w.link_dead) service(w);
+  service(w);
   int sig = 0, code = -1;
   const std::string how = signal_or_exit(status, sig, code);
   if (!w.inflight.empty()) {
@@ -706,7 +715,6 @@ void PoolCore::run() noexcept {
         pfds.push_back({w.link->writable_fd(), POLLOUT, 0});
         owners.push_back(&w);
       }
-      if (!w.link->prepare_wait()) must_not_sleep = true;
     }
     sleeping_.store(true, std::memory_order_seq_cst);
     bool inbox_ready;
@@ -715,7 +723,17 @@ void PoolCore::run() noexcept {
       inbox_ready = !inbox_.empty() || (stop_requested_ && !stopping_) ||
                     (cancel_requested_ && !cancelling_) || (terminate_requested_ && !terminating_);
     }
-    const int timeout = (inbox_ready || must_not_sleep) ? 0 : poll_timeout_ms();
+    // schedule() may just have dropped the last queued entries (cancelled by
+    // their futures): if that left nothing to do while stopping, go round again
+    // to stop the workers instead of sleeping with nothing left to wake us.
+    const bool stop_due = stopping_ && !shutdown_sent_ && !work_left();
+    if (!inbox_ready && !stop_due) {
+      // Arm the links' wake-ups only when we are about to sleep: an armed
+      // shared-memory link makes its worker ring us.
+      for (auto& w : workers_)
+        if (w.link && !w.link_dead && !w.link->prepare_wait()) must_not_sleep = true;
+    }
+    const int timeout = (inbox_ready || must_not_sleep || stop_due) ? 0 : poll_timeout_ms();
     int r = ::poll(pfds.data(), pfds.size(), timeout);
     sleeping_.store(false, std::memory_order_relaxed);
     if (r < 0 && errno != EINTR) {

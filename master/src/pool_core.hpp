@@ -69,7 +69,8 @@ class PoolCore {
     std::deque<InFlight> inflight;
     std::uint64_t next_seq = 1;     // items sent to this process so far + 1
     std::uint64_t token = 0;
-    bool link_dead = false;
+    bool link_dead = false;            // nothing more is sent on the link
+    bool recv_broken = false;          // nothing more can be read from it (garbage)
     bool said_hello = false;
     std::string cause;                 // why the master killed it, if it did
     bool timed_out = false;            // killed for task_timeout
@@ -85,8 +86,9 @@ class PoolCore {
   void service(Worker& w);
   void on_frame(Worker& w, Frame& f);
   void on_result(Worker& w, Frame& f);
-  void link_failed(Worker& w, std::error_code ec);
+  void link_failed(Worker& w, std::error_code ec, bool receiving = false);
   void kill_worker(Worker& w, std::string cause);
+  void protocol_violation(Worker& w, std::string cause);
   void worker_exited(Worker& w, int status);
   void requeue_uncharged(Worker& w, std::size_t from);
   void schedule();

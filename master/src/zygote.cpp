@@ -46,7 +46,7 @@ int send_msg(int sock, const Msg& m, std::string_view text, const int* fds, int 
   Msg hdr = m;
   hdr.text_len = static_cast<std::uint32_t>(text.size());
   std::memcpy(buf, &hdr, sizeof hdr);
-  std::memcpy(buf + sizeof hdr, text.data(), text.size());
+  if (!text.empty()) std::memcpy(buf + sizeof hdr, text.data(), text.size());  // data() may be null
   iovec iov{buf, sizeof hdr + text.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -266,6 +266,9 @@ std::unique_ptr<Zygote> Zygote::start(Start mode) {
     throw Error(std::string("cannot create the pool's control socket: ") + std::strerror(errno));
   ipc::UniqueFd master_end(sv[0]);
   ipc::UniqueFd zygote_end(sv[1]);
+  // Output the program buffered so far belongs to the master: flush it now, or
+  // every worker would write it again when it flushes its own stdio at exit.
+  std::fflush(nullptr);
   // Nothing between fork and zygote_main may take a lock another thread could hold.
   const pid_t pid = ::fork();
   if (pid < 0)

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -162,6 +163,23 @@ TEST(Serialize, DecodeArgsRoundTrip) {
   EXPECT_EQ(decode_args<std::tuple<>>({}), std::tuple<>{});
 }
 
+TEST(Serialize, ScalarAndStringShortcutMatchesTheArchive) {
+  // Scalars and strings skip the cereal archive; their bytes must be what the
+  // archive writes, since either side may take either path.
+  EXPECT_EQ(encode(42), encode(std::tuple<int>{42}));
+  EXPECT_EQ(encode(std::string("abc")), encode(std::tuple<std::string>{"abc"}));
+  EXPECT_EQ(encode(1.5, std::string("x"), std::int8_t{-3}),
+            encode(std::tuple<double, std::string, std::int8_t>{1.5, "x", -3}));
+  const auto via_archive = encode(std::tuple<int, std::string>{7, "seven"});
+  EXPECT_EQ((decode_args<std::tuple<int, std::string>>(via_archive)),
+            (std::tuple<int, std::string>{7, "seven"}));
+  const auto via_shortcut = encode(7, std::string("seven"));
+  EXPECT_EQ((decode<std::tuple<int, std::string>>(via_shortcut)),
+            (std::tuple<int, std::string>{7, "seven"}));
+  EXPECT_EQ((decode_args<std::tuple<int, std::vector<char>>>(encode(7, std::string("ab")))),
+            (std::tuple<int, std::vector<char>>{7, {'a', 'b'}}));
+}
+
 TEST(Serialize, EveryTruncationIsASerializationError) {
   const Point p{3, -1.25, "origin", {1, 2, 3}, std::map<std::string, int>{{"z", 26}}};
   const auto bytes = encode(p);
@@ -171,6 +189,16 @@ TEST(Serialize, EveryTruncationIsASerializationError) {
   }
   EXPECT_THROW((void)decode<int>({}), SerializationError);
   EXPECT_THROW((void)decode<std::string>({}), SerializationError);
+  const auto s = encode(std::string("some text"));
+  for (std::size_t n = 0; n < s.size(); ++n)
+    EXPECT_THROW((void)decode<std::string>(std::span<const std::byte>(s.data(), n)), SerializationError)
+        << "prefix of " << n;
+  const auto args = encode(1, std::string("two"), 3.0);
+  for (std::size_t n = 0; n < args.size(); ++n)
+    EXPECT_THROW((void)(decode_args<std::tuple<int, std::string, double>>(
+                     std::span<const std::byte>(args.data(), n))),
+                 SerializationError)
+        << "prefix of " << n;
 }
 
 TEST(Serialize, TruncationMessageSaysWhatWasMissing) {
@@ -195,6 +223,15 @@ TEST(Serialize, TrailingBytesAreASerializationError) {
   } catch (const SerializationError& e) {
     EXPECT_NE(std::string(e.what()).find("3 bytes left over"), std::string::npos) << e.what();
   }
+}
+
+TEST(Serialize, AllocationTrackerSeesLargeRequests) {
+  // The bound checks below are only as good as the tracker: prove it counts.
+  taskfarm::test::reset_largest_allocation();
+  auto v = std::make_unique<std::vector<char>>(std::size_t{1} << 20);
+  EXPECT_GE(taskfarm::test::largest_allocation(), std::size_t{1} << 20);
+  taskfarm::test::reset_largest_allocation();
+  EXPECT_EQ(taskfarm::test::largest_allocation(), 0u);
 }
 
 TEST(Serialize, HugeSizeTagIsRejectedWithoutAllocating) {

@@ -10,12 +10,17 @@
 
 namespace taskfarm::test {
 
-std::vector<std::string> shm_objects() {
+std::vector<std::string> shm_objects() { return shm_objects_of(::getpid()); }
+
+std::vector<std::string> shm_objects_of(pid_t creator) {
+  // Only one process's objects (names start "taskfarm-<pid>-"): tests of other
+  // processes run in parallel under ctest -j and come and go meanwhile.
+  const std::string mine = "taskfarm-" + std::to_string(creator) + "-";
   std::vector<std::string> out;
   if (DIR* d = ::opendir("/dev/shm")) {
     while (dirent* e = ::readdir(d)) {
       std::string name = e->d_name;
-      if (name.find("taskfarm") != std::string::npos) out.push_back(name);
+      if (name.find(mine) != std::string::npos) out.push_back(name);
     }
     ::closedir(d);
   }

@@ -9,8 +9,10 @@
 
 namespace taskfarm::test {
 
-// Names in /dev/shm that start with "taskfarm" (objects this project creates).
+// Names in /dev/shm of objects this process created ("taskfarm-<pid>-...").
 std::vector<std::string> shm_objects();
+// The same for objects created by process `creator` (e.g. a forked master).
+std::vector<std::string> shm_objects_of(pid_t creator);
 // Live (non-zombie) processes whose parent is `parent`.
 std::vector<pid_t> children_of(pid_t parent);
 // Waits up to `ms` for children_of(getpid()) to become empty; returns what is left.

@@ -1,0 +1,19 @@
+#pragma once
+// Hooks for tests that play a misbehaving peer on the shared-memory transports
+// (which have no descriptor to write stray bytes to). Not for production code.
+
+#include <span>
+#include <system_error>
+
+#include "taskfarm/ipc/link.hpp"
+
+namespace taskfarm::ipc::detail {
+
+// Appends `bytes` to the output byte stream of an shm or mqueue link as they
+// are, outside any frame (garbage, half a header, a lying length), and waits up
+// to `timeout` for them to enter the channel. function_not_supported for other
+// transports (write to their writable_fd() instead).
+[[nodiscard]] std::error_code write_raw_bytes(Link& link, std::span<const std::byte> bytes,
+                                              Link::Clock::duration timeout);
+
+}  // namespace taskfarm::ipc::detail
