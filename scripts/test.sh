@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds everything, and runs the whole test suite:
-# once as built for release, then under ASan+UBSan and under TSan.
+# Installs what is missing, builds everything, and runs the whole test suite.
 # This is exactly what CI runs (.ci/run).
 #
-#   scripts/test.sh            all three runs
-#   scripts/test.sh quick      only the release run
+#   scripts/test.sh            the suite, built for release (what CI runs)
+#   scripts/test.sh sanitize   the same, then again under ASan+UBSan and under TSan
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/setup.sh"
 jobs=$(nproc)
-mode=${1:-full}
+mode=${1:-release}
 status=0
 summary=()
 
@@ -37,7 +36,7 @@ run_suite() {  # <name> <build dir> <ctest args> -- <cmake args...>
 
 run_suite release "$root/build/ci" "" -- -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-if [[ $mode != quick ]]; then
+if [[ $mode == sanitize ]]; then
   # Sanitizer runs: every test but the install check (a plain consumer cannot
   # link sanitized libraries). Benchmarks are not built.
   export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:strict_string_checks=1
