@@ -119,7 +119,7 @@ const Task<void()> stdout_to_stderr{"cli.stdout_to_stderr", [] {
 
 }  // namespace
 
-void link_builtin_tasks() noexcept {}
+void link_builtin_tasks() noexcept { link_exec_task(); }
 
 const Task<void()>& stdout_to_stderr_initializer() noexcept { return stdout_to_stderr; }
 

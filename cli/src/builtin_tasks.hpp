@@ -11,6 +11,8 @@ namespace taskfarm::cli {
 // the static registration of the built-in tasks) in every program that uses the
 // CLI library, static or shared.
 void link_builtin_tasks() noexcept;
+// The same for exec_task.cpp (called by link_builtin_tasks).
+void link_exec_task() noexcept;
 
 // Worker initializer that points the worker's standard output at its standard
 // error, so that a task printing to stdout cannot corrupt results written there.

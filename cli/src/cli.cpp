@@ -5,11 +5,14 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <stdexcept>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "builtin_tasks.hpp"
+#include "taskfarm/cli/duration.hpp"
 #include "taskfarm/cli/json_task.hpp"
 #include "taskfarm/common/registry.hpp"
 
@@ -26,11 +29,43 @@ Examples:
   taskfarm run configs/demo.json                   run a job file
   taskfarm run jobs.json --workers 8 -o out.jsonl  override workers, write results to a file
   taskfarm run jobs.json -o - | jq .value          results as JSON Lines on standard output
+  taskfarm run jobs.json --resume                  run only what an interrupted run left
   taskfarm validate jobs.json                      check a job file without running it
   taskfarm tasks                                   list the tasks a job file can call
 
-Exit codes: 0 all tasks succeeded, 1 some task failed, 2 invalid job file or
-command line (nothing ran). Job file format: docs/JOBFILES.md.)";
+Exit codes: 0 all tasks succeeded, 1 some task failed (or a job halted),
+2 invalid job file or command line (nothing ran), 130 interrupted (Ctrl-C).
+Job file format: docs/JOBFILES.md; schema: configs/jobfile.schema.json.)";
+
+constexpr const char* kRunExamples = R"(
+Examples:
+  taskfarm run jobs.json                           run every job of the file, in order
+  taskfarm run jobs.json -w 8 -t shm               8 workers talking over shared memory
+  taskfarm run jobs.json -o - --progress never     results on standard output, no progress line
+  taskfarm run jobs.json --joblog log.tsv          keep a joblog (GNU parallel's columns plus ours)
+  taskfarm run jobs.json --resume                  run the inputs the joblog does not show as run
+  taskfarm run jobs.json --resume-failed           ... and those that failed
+  taskfarm run jobs.json --dry-run                 print what would run (job, index, command)
+
+Ctrl-C once: nothing new starts, running tasks finish, outputs are written
+(exit 130). Twice: the workers are killed. Outputs never hold half a line.
+Exit codes: 0 all succeeded, 1 some failed or a job halted, 2 invalid job file
+or command line (nothing ran), 130 interrupted.)";
+
+constexpr const char* kValidateExamples = R"(
+Examples:
+  taskfarm validate jobs.json      every error names its JSON path, what was found and what was expected
+
+Checks the whole shape of the file, that every task exists, that input files
+can be read, and expands and encodes the first 1000 inputs of each job (every
+item of a list). Exit codes: 0 valid, 2 not.)";
+
+constexpr const char* kTasksExamples = R"(
+Examples:
+  taskfarm tasks                   the tasks of this program, their argument and result shapes
+
+A task is JSON-callable (usable from a job file) when it is defined with
+taskfarm::cli::JsonTask; see examples/custom_runner.cpp for a runner of your own.)";
 
 // "int (int)" -> {"int", "int"}; anything unexpected stays whole.
 std::pair<std::string, std::string> split_signature(const std::string& sig) {
@@ -47,32 +82,26 @@ std::pair<std::string, std::string> split_signature(const std::string& sig) {
 }  // namespace
 
 void print_tasks(std::ostream& out) {
+  // One block per task: shapes can be long (exec's), so they get lines of their own.
   struct Row {
-    std::string name, arg, result, json, note;
+    std::string name, arg, result, note;
+    bool json;
   };
   std::vector<Row> rows;
   for (const auto& info : detail::Registry::instance().list()) {
     if (auto a = find_json_adapter(info->name)) {
-      rows.push_back({info->name, a->arg_shape, a->result_shape, "yes", a->description});
+      rows.push_back({info->name, a->arg_shape, a->result_shape, a->description, true});
     } else {
       auto [arg, result] = split_signature(info->signature);
-      rows.push_back({info->name, arg, result, "no", "C++ only (" + info->where + ")"});
+      rows.push_back({info->name, arg, result, "C++ only, not callable from a job file (" + info->where + ")", false});
     }
   }
-  Row head{"TASK", "ARGUMENT", "RESULT", "JSON", "DESCRIPTION"};
-  std::size_t w[4] = {head.name.size(), head.arg.size(), head.result.size(), head.json.size()};
+  std::stable_partition(rows.begin(), rows.end(), [](const Row& r) { return r.json; });
   for (const auto& r : rows) {
-    w[0] = std::max(w[0], r.name.size());
-    w[1] = std::max(w[1], r.arg.size());
-    w[2] = std::max(w[2], r.result.size());
-    w[3] = std::max(w[3], r.json.size());
+    out << r.name;
+    if (!r.note.empty()) out << ": " << r.note;
+    out << "\n    argument: " << r.arg << "\n    result:   " << r.result << "\n";
   }
-  auto pad = [](const std::string& s, std::size_t width) { return s + std::string(width - s.size() + 2, ' '); };
-  auto line = [&](const Row& r) {
-    out << pad(r.name, w[0]) << pad(r.arg, w[1]) << pad(r.result, w[2]) << pad(r.json, w[3]) << r.note << "\n";
-  };
-  line(head);
-  for (const auto& r : rows) line(r);
 }
 
 int main(int argc, char** argv) {
@@ -83,19 +112,35 @@ int main(int argc, char** argv) {
 
   std::string run_file;
   std::size_t workers = 0;
-  std::string transport;
-  std::string output;
+  std::string transport, start, timeout, output, joblog, progress;
+  unsigned retries = 0;
+  bool resume = false, resume_failed = false, dry_run = false;
   auto* run = app.add_subcommand("run", "Run the jobs of a job file");
+  run->footer(kRunExamples);
   run->add_option("file", run_file, "The job file (JSON)")->required();
   auto* workers_opt = run->add_option("-w,--workers", workers, "Number of worker processes (0 = one per CPU)");
   auto* transport_opt = run->add_option("-t,--transport", transport, "Transport: pipe, socket, mqueue or shm");
+  auto* start_opt = run->add_option("--start", start, "How workers start: fork or spawn");
+  auto* timeout_opt =
+      run->add_option("--timeout", timeout, "Task timeout (pool.task_timeout), e.g. 30s, 500ms, 2m; 0 = none");
+  auto* retries_opt = run->add_option("--retries", retries, "Re-runs of a task whose worker died or timed out");
   auto* output_opt = run->add_option("-o,--output", output, "Results file (JSON Lines), - for standard output");
+  auto* joblog_opt = run->add_option("--joblog", joblog, "Joblog file (TSV), needed by --resume");
+  auto* resume_opt = run->add_flag("--resume", resume, "Run only the inputs the joblog does not show as run");
+  auto* resume_failed_opt =
+      run->add_flag("--resume-failed", resume_failed, "Like --resume, and run again those that failed");
+  resume_opt->excludes(resume_failed_opt);
+  run->add_flag("-n,--dry-run", dry_run, "Print what would run (job, index, command); run and write nothing");
+  auto* progress_opt =
+      run->add_option("--progress", progress, "Progress line on stderr: auto (on a terminal), always or never");
 
   std::string validate_file;
   auto* validate = app.add_subcommand("validate", "Check a job file without running it");
+  validate->footer(kValidateExamples);
   validate->add_option("file", validate_file, "The job file (JSON)")->required();
 
-  auto* tasks = app.add_subcommand("tasks", "List the registered tasks");
+  auto* tasks = app.add_subcommand("tasks", "List the registered tasks with their argument and result shapes");
+  tasks->footer(kTasksExamples);
   auto* version = app.add_subcommand("version", "Print the version");
 
   try {
@@ -105,27 +150,62 @@ int main(int argc, char** argv) {
     return code == 0 ? kExitOk : kExitUsage;
   }
 
+  auto usage = [](const std::string& option, const std::string& problem) {
+    std::cerr << "taskfarm: " << option << ": " << problem << "\n";
+    return kExitUsage;
+  };
   try {
     if (run->parsed()) {
-      RunOverrides ov;
+      RunOptions ro;
       if (workers_opt->count() != 0) {
-        if (workers > kMaxWorkers) {
-          std::cerr << "taskfarm: --workers: at most " << kMaxWorkers << " allowed, found " << workers << "\n";
-          return kExitUsage;
-        }
-        ov.workers = workers;
+        if (workers > kMaxWorkers)
+          return usage("--workers", "at most " + std::to_string(kMaxWorkers) + " allowed, found " +
+                                        std::to_string(workers));
+        ro.workers = workers;
       }
       if (transport_opt->count() != 0) {
         const auto t = parse_transport(transport);
-        if (!t) {
-          std::cerr << "taskfarm: --transport: expected pipe, socket, mqueue or shm, found \"" << transport
-                    << "\"\n";
-          return kExitUsage;
-        }
-        ov.transport = *t;
+        if (!t) return usage("--transport", "expected pipe, socket, mqueue or shm, found \"" + transport + "\"");
+        ro.transport = *t;
       }
-      if (output_opt->count() != 0) ov.output = output;
-      return run_job_file(run_file, ov, std::cerr);
+      if (start_opt->count() != 0) {
+        const auto s = parse_start(start);
+        if (!s) return usage("--start", "expected fork or spawn, found \"" + start + "\"");
+        ro.start = *s;
+      }
+      if (timeout_opt->count() != 0) {
+        try {
+          ro.timeout = timeout == "0" ? std::chrono::milliseconds(0) : parse_duration(timeout);
+        } catch (const std::invalid_argument& e) {
+          return usage("--timeout", e.what());
+        }
+      }
+      if (retries_opt->count() != 0) {
+        if (retries > 1000) return usage("--retries", "at most 1000 allowed, found " + std::to_string(retries));
+        ro.retries = retries;
+      }
+      if (output_opt->count() != 0) {
+        if (output.empty()) return usage("--output", "expected a file name or -");
+        ro.output = output;
+      }
+      if (joblog_opt->count() != 0) {
+        if (joblog.empty() || joblog == "-") return usage("--joblog", "expected a file name");
+        ro.joblog = joblog;
+      }
+      if (resume) ro.resume = Resume::unfinished;
+      if (resume_failed) ro.resume = Resume::failed;
+      ro.dry_run = dry_run;
+      if (progress_opt->count() != 0) {
+        if (progress == "auto")
+          ro.progress = ProgressMode::automatic;
+        else if (progress == "always")
+          ro.progress = ProgressMode::always;
+        else if (progress == "never")
+          ro.progress = ProgressMode::never;
+        else
+          return usage("--progress", "expected auto, always or never, found \"" + progress + "\"");
+      }
+      return run_job_file(run_file, ro, std::cerr);
     }
     if (validate->parsed()) return validate_job_file(validate_file, std::cout, std::cerr);
     if (tasks->parsed()) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
+#include <cctype>
+#include <cstdlib>
 #include <initializer_list>
 #include <limits>
 #include <sstream>
@@ -116,6 +118,8 @@ std::chrono::milliseconds expect_duration(const json& j, const std::string& path
   }
 }
 
+const std::vector<std::string>& keys(const char* level) { return job_file_keys().at(level); }
+
 // Every transport name; whether this build runs it is the Pool's to say (its
 // ConfigError is reported like a job file error, before anything runs).
 const std::vector<std::string>& transport_names() {
@@ -130,7 +134,7 @@ const std::vector<std::string>& transport_names() {
 
 PoolOptions parse_pool(const json& j, const std::string& path) {
   expect_object(j, path);
-  check_keys(j, path, {"workers", "transport", "start", "task_timeout", "max_retries", "max_tasks_per_child"});
+  check_keys(j, path, keys("pool"));
   PoolOptions o;
   if (auto* v = field(j, "workers")) o.workers = expect_count(*v, path_key(path, "workers"), kMaxWorkers, false);
   if (auto* v = field(j, "transport")) {
@@ -157,38 +161,182 @@ PoolOptions parse_pool(const json& j, const std::string& path) {
   return o;
 }
 
-void parse_range(const json& j, const std::string& path, std::vector<json>& out) {
-  expect_object(j, path);
-  check_keys(j, path, {"start", "stop", "step"});
-  const json* stop_j = field(j, "stop");
-  if (!stop_j) throw JobError(path, "missing \"stop\" (the range is [start, stop) by step)");
-  const std::int64_t start = field(j, "start") ? expect_int(j["start"], path_key(path, "start")) : 0;
-  const std::int64_t stop = expect_int(*stop_j, path_key(path, "stop"));
-  const std::int64_t step = field(j, "step")
-                                ? static_cast<std::int64_t>(expect_count(j["step"], path_key(path, "step"),
-                                                                         INT64_MAX, true))
-                                : 1;
-  if (stop <= start)
-    throw JobError(path, "the range is empty: stop (" + std::to_string(stop) + ") must be greater than start (" +
-                             std::to_string(start) + ")");
-  // stop > start, so the unsigned difference is exact even across the int64 range.
-  const std::uint64_t span = static_cast<std::uint64_t>(stop) - static_cast<std::uint64_t>(start);
-  const std::uint64_t ustep = static_cast<std::uint64_t>(step);
-  const std::uint64_t count = (span - 1) / ustep + 1;
-  if (count > kMaxInputsPerJob)
-    throw JobError(path, "the range has " + std::to_string(count) + " items; at most " +
-                             std::to_string(kMaxInputsPerJob) + " per job");
-  out.reserve(static_cast<std::size_t>(count));
-  for (std::uint64_t i = 0; i < count; ++i)
-    out.emplace_back(static_cast<std::int64_t>(static_cast<std::uint64_t>(start) + i * ustep));
+bool expect_bool(const json& j, const std::string& path) {
+  if (!j.is_boolean()) throw JobError(path, "expected true or false, found " + describe_json(j));
+  return j.get<bool>();
 }
 
-JobSpec parse_one_job(const json& j, std::size_t index) {
+void parse_range(const json& j, const std::string& path, InputSpec& in) {
+  expect_object(j, path);
+  check_keys(j, path, keys("range"));
+  const json* stop_j = field(j, "stop");
+  if (!stop_j) throw JobError(path, "missing \"stop\" (the range is [start, stop) by step)");
+  in.start = field(j, "start") ? expect_int(j["start"], path_key(path, "start")) : 0;
+  in.stop = expect_int(*stop_j, path_key(path, "stop"));
+  in.step = field(j, "step")
+                ? static_cast<std::int64_t>(expect_count(j["step"], path_key(path, "step"), INT64_MAX, true))
+                : 1;
+  if (in.stop <= in.start)
+    throw JobError(path, "the range is empty: stop (" + std::to_string(in.stop) + ") must be greater than start (" +
+                             std::to_string(in.start) + ")");
+}
+
+// A path in a job file: relative to the job file's directory.
+std::filesystem::path resolve(const std::filesystem::path& base, const std::string& p) {
+  return (base / p).lexically_normal();
+}
+
+void parse_lines(const json& j, const std::string& path, const std::filesystem::path& base, InputSpec& in) {
+  if (j.is_string()) {
+    in.file_text = j.get<std::string>();
+  } else if (j.is_object()) {
+    check_keys(j, path, keys("lines"));
+    const json* file = field(j, "file");
+    if (!file) throw JobError(path, "missing \"file\" (the file whose lines are the inputs)");
+    in.file_text = expect_string(*file, path_key(path, "file"));
+    if (auto* v = field(j, "json")) in.json_lines = expect_bool(*v, path_key(path, "json"));
+    if (auto* v = field(j, "skip_empty")) in.skip_empty = expect_bool(*v, path_key(path, "skip_empty"));
+  } else {
+    throw JobError(path, "expected a file name or an object {\"file\": ..., \"json\": ..., \"skip_empty\": ...}, "
+                         "found " + describe_json(j));
+  }
+  if (in.file_text.empty()) throw JobError(path, "expected a file name, found \"\"");
+  in.file = resolve(base, in.file_text);
+}
+
+void parse_glob(const json& j, const std::string& path, const std::filesystem::path& base, InputSpec& in) {
+  if (j.is_string()) {
+    in.pattern = j.get<std::string>();
+  } else if (j.is_object()) {
+    check_keys(j, path, keys("glob"));
+    const json* pattern = field(j, "pattern");
+    if (!pattern) throw JobError(path, "missing \"pattern\" (such as \"data/*.csv\")");
+    in.pattern = expect_string(*pattern, path_key(path, "pattern"));
+    if (auto* v = field(j, "absolute")) in.absolute = expect_bool(*v, path_key(path, "absolute"));
+  } else {
+    throw JobError(path, "expected a pattern such as \"data/*.csv\" or an object {\"pattern\": ..., \"absolute\": ...}, "
+                         "found " + describe_json(j));
+  }
+  if (in.pattern.empty()) throw JobError(path, "expected a pattern, found \"\"");
+  in.base_dir = base;
+}
+
+void parse_list(const json& j, const std::string& path, InputSpec& in) {
+  if (!j.is_array()) throw JobError(path, "expected an array, found " + describe_json(j));
+  if (j.empty()) throw JobError(path, "expected a non-empty array");
+  in.list = std::make_shared<const json>(j);
+}
+
+// One input spec: an object with exactly one of the keys of `level` ("inputs",
+// or "axis" inside a product).
+InputSpec parse_inputs(const json& j, const std::string& path, const std::filesystem::path& base,
+                       const nlohmann::ordered_json* ordered, const char* level) {
+  expect_object(j, path);
+  const auto& known = keys(level);
+  check_keys(j, path, known);
+  if (j.size() != 1)
+    throw JobError(path, "expected exactly one of " + join(known) + ", found " +
+                             (j.empty() ? std::string("none") : std::to_string(j.size())));
+  InputSpec in;
+  const auto first = j.begin();
+  const std::string kind = first.key();
+  const json& value = first.value();
+  in.path = path_key(path, kind);
+  if (kind == "list") {
+    in.kind = InputKind::list;
+    parse_list(value, in.path, in);
+  } else if (kind == "range") {
+    in.kind = InputKind::range;
+    parse_range(value, in.path, in);
+  } else if (kind == "lines") {
+    in.kind = InputKind::lines;
+    parse_lines(value, in.path, base, in);
+  } else if (kind == "glob") {
+    in.kind = InputKind::glob;
+    parse_glob(value, in.path, base, in);
+  } else {  // product
+    in.kind = InputKind::product;
+    expect_object(value, in.path);
+    if (value.empty()) throw JobError(in.path, "expected at least one axis, such as {\"size\": [64, 128]}");
+    std::vector<std::string> order;
+    const nlohmann::ordered_json* ord = nullptr;
+    if (ordered && ordered->is_object()) {
+      auto it = ordered->find("product");
+      if (it != ordered->end() && it->is_object()) ord = &*it;
+    }
+    if (ord) {
+      for (const auto& [name, v] : ord->items()) order.push_back(name);
+    } else {
+      for (const auto& [name, v] : value.items()) order.push_back(name);
+    }
+    for (const auto& name : order) {
+      const json& axis = value.at(name);
+      const std::string apath = path_key(in.path, name);
+      if (axis.is_array()) {  // the short form of {"list": [...]}
+        InputSpec a;
+        a.kind = InputKind::list;
+        a.path = apath;
+        parse_list(axis, apath, a);
+        in.axes.emplace_back(name, std::move(a));
+      } else if (axis.is_object()) {
+        in.axes.emplace_back(name, parse_inputs(axis, apath, base, nullptr, "axis"));
+      } else {
+        throw JobError(apath, "expected the axis values: an array, or an object with one of " +
+                                  join(keys("axis")) + ", found " + describe_json(axis));
+      }
+    }
+  }
+  return in;
+}
+
+OnError parse_on_error(const json& j, const std::string& path) {
+  expect_object(j, path);
+  check_keys(j, path, keys("on_error"));
+  OnError o;
+  if (auto* v = field(j, "halt")) {
+    const std::string p = path_key(path, "halt");
+    const std::string s = expect_string(*v, p);
+    if (s == "continue")
+      o.halt = Halt::never;
+    else if (s == "soon")
+      o.halt = Halt::soon;
+    else if (s == "now")
+      o.halt = Halt::now;
+    else
+      throw JobError(p, "expected \"continue\", \"soon\" or \"now\", found \"" + s + "\"");
+  }
+  if (auto* v = field(j, "fail")) {
+    const std::string p = path_key(path, "fail");
+    if (o.halt == Halt::never)
+      throw JobError(p, "\"fail\" says when to halt, so it needs \"halt\": \"soon\" or \"now\"");
+    if (v->is_number_integer()) {
+      o.fail_count = expect_count(*v, p, UINT64_MAX, true);
+    } else if (v->is_string()) {
+      const std::string s = v->get<std::string>();
+      char* end = nullptr;
+      const double pct = s.size() >= 2 && s.back() == '%' && std::isdigit(static_cast<unsigned char>(s[0]))
+                             ? std::strtod(s.c_str(), &end)
+                             : -1;
+      if (pct <= 0 || pct > 100 || end != s.c_str() + s.size() - 1)
+        throw JobError(p, "expected a number of failures (such as 3) or a percentage of the inputs (such as "
+                          "\"10%\", more than 0 and at most 100), found \"" + s + "\"");
+      o.fail_percent = pct;
+    } else {
+      throw JobError(p, "expected a number of failures (such as 3) or a percentage (such as \"10%\"), found " +
+                            describe_json(*v));
+    }
+  }
+  return o;
+}
+
+JobSpec parse_one_job(const json& j, std::size_t index, const std::filesystem::path& base,
+                      const nlohmann::ordered_json* ordered) {
   JobSpec job;
   job.path = path_index("jobs", index);
+  job.base_dir = base;
   const std::string& path = job.path;
   expect_object(j, path);
-  check_keys(j, path, {"name", "task", "inputs", "args", "chunksize", "description"});
+  check_keys(j, path, keys("job"));
 
   const json* task = field(j, "task");
   if (!task) throw JobError(path, "missing \"task\" (the name of a registered task; `taskfarm tasks` lists them)");
@@ -213,39 +361,40 @@ JobSpec parse_one_job(const json& j, std::size_t index) {
   if (auto* v = field(j, "description")) (void)expect_string(*v, path_key(path, "description"));
 
   const json* inputs = field(j, "inputs");
-  if (!inputs) throw JobError(path, "missing \"inputs\" (an object with \"list\" or \"range\")");
-  const std::string ipath = path_key(path, "inputs");
-  expect_object(*inputs, ipath);
-  check_keys(*inputs, ipath, {"list", "range"});
-  if (inputs->size() != 1) throw JobError(ipath, "expected exactly one of \"list\" or \"range\"");
-  if (auto* list = field(*inputs, "list")) {
-    const std::string lpath = path_key(ipath, "list");
-    if (!list->is_array()) throw JobError(lpath, "expected an array, found " + describe_json(*list));
-    if (list->empty()) throw JobError(lpath, "expected a non-empty array");
-    if (list->size() > kMaxInputsPerJob)
-      throw JobError(lpath, "at most " + std::to_string(kMaxInputsPerJob) + " items per job");
-    job.inputs.assign(list->begin(), list->end());
-    job.inputs_are_list = true;
-  } else {
-    parse_range((*inputs)["range"], path_key(ipath, "range"), job.inputs);
+  if (!inputs) throw JobError(path, "missing \"inputs\" (an object with one of " + join(keys("inputs")) + ")");
+  const nlohmann::ordered_json* ord_inputs = nullptr;
+  if (ordered && ordered->is_object()) {
+    auto it = ordered->find("inputs");
+    if (it != ordered->end()) ord_inputs = &*it;
   }
+  job.inputs = parse_inputs(*inputs, path_key(path, "inputs"), base, ord_inputs, "inputs");
 
   if (auto* v = field(j, "args")) job.args = Template::compile(*v, path_key(path, "args"));
   if (auto* v = field(j, "chunksize"))
-    job.chunksize = expect_count(*v, path_key(path, "chunksize"), kMaxInputsPerJob, false);
+    job.chunksize = expect_count(*v, path_key(path, "chunksize"), 1'000'000, false);
+  if (auto* v = field(j, "on_error")) job.on_error = parse_on_error(*v, path_key(path, "on_error"));
   return job;
+}
+
+std::optional<std::filesystem::path> parse_output_path(const json& v, const std::string& p,
+                                                       const std::filesystem::path& base, bool dash_ok) {
+  const std::string s = expect_string(v, p);
+  if (s.empty())
+    throw JobError(p, std::string("expected a file path") + (dash_ok ? " (or \"-\" for standard output)" : "") +
+                          ", found \"\"");
+  if (s == "-") {
+    if (!dash_ok) throw JobError(p, "expected a file path, found \"-\"");
+    return std::nullopt;
+  }
+  return resolve(base, s);
 }
 
 OutputSpec parse_output(const json& j, const std::string& path, const std::filesystem::path& base_dir) {
   expect_object(j, path);
-  check_keys(j, path, {"results", "order"});
+  check_keys(j, path, keys("output"));
   OutputSpec o;
-  if (auto* v = field(j, "results")) {
-    const std::string p = path_key(path, "results");
-    const std::string s = expect_string(*v, p);
-    if (s.empty()) throw JobError(p, "expected a file path (or \"-\" for standard output), found \"\"");
-    if (s != "-") o.results = base_dir / s;
-  }
+  if (auto* v = field(j, "results")) o.results = parse_output_path(*v, path_key(path, "results"), base_dir, true);
+  if (auto* v = field(j, "joblog")) o.joblog = parse_output_path(*v, path_key(path, "joblog"), base_dir, false);
   if (auto* v = field(j, "order")) {
     const std::string p = path_key(path, "order");
     const std::string s = expect_string(*v, p);
@@ -256,23 +405,53 @@ OutputSpec parse_output(const json& j, const std::string& path, const std::files
     else
       throw JobError(p, "expected \"input\" or \"completion\", found \"" + s + "\"");
   }
+  if (o.results && o.joblog && *o.results == *o.joblog)
+    throw JobError(path_key(path, "joblog"), "the joblog and the results must be different files");
   return o;
+}
+
+// Where item `index` is, for an error about it.
+std::string item_path(const JobSpec& job, std::uint64_t index) {
+  if (job.inputs.kind == InputKind::list) return path_index(job.inputs.path, static_cast<std::size_t>(index));
+  return job.inputs.path;
 }
 
 }  // namespace
 
-JobFile parse_job(const json& doc, const std::filesystem::path& base_dir) {
+const std::map<std::string, std::vector<std::string>>& job_file_keys() {
+  static const std::map<std::string, std::vector<std::string>> table = {
+      {"", {"description", "pool", "jobs", "output"}},
+      {"pool", {"workers", "transport", "start", "task_timeout", "max_retries", "max_tasks_per_child"}},
+      {"job", {"name", "task", "description", "inputs", "args", "chunksize", "on_error"}},
+      {"inputs", {"list", "range", "lines", "glob", "product"}},
+      {"axis", {"list", "range", "lines", "glob"}},
+      {"range", {"start", "stop", "step"}},
+      {"lines", {"file", "json", "skip_empty"}},
+      {"glob", {"pattern", "absolute"}},
+      {"on_error", {"halt", "fail"}},
+      {"output", {"results", "joblog", "order"}},
+  };
+  return table;
+}
+
+JobFile parse_job(const json& doc, const std::filesystem::path& base_dir, const nlohmann::ordered_json* ordered) {
   if (!doc.is_object()) throw JobError("", "a job file must be a JSON object, found " + describe_json(doc));
-  check_keys(doc, "", {"pool", "jobs", "output", "description"});
+  check_keys(doc, "", keys(""));
   JobFile f;
+  f.base_dir = base_dir;
   if (auto* v = field(doc, "description")) (void)expect_string(*v, "description");
   if (auto* v = field(doc, "pool")) f.pool = parse_pool(*v, "pool");
   const json* jobs = field(doc, "jobs");
   if (!jobs) throw JobError("", "missing \"jobs\" (an array of jobs)");
   if (!jobs->is_array()) throw JobError("jobs", "expected an array, found " + describe_json(*jobs));
   if (jobs->empty()) throw JobError("jobs", "expected at least one job");
+  const nlohmann::ordered_json* ord_jobs = nullptr;
+  if (ordered && ordered->is_object()) {
+    auto it = ordered->find("jobs");
+    if (it != ordered->end() && it->is_array() && it->size() == jobs->size()) ord_jobs = &*it;
+  }
   for (std::size_t i = 0; i < jobs->size(); ++i) {
-    f.jobs.push_back(parse_one_job((*jobs)[i], i));
+    f.jobs.push_back(parse_one_job((*jobs)[i], i, base_dir, ord_jobs ? &(*ord_jobs)[i] : nullptr));
     for (std::size_t k = 0; k < i; ++k)
       if (f.jobs[k].name == f.jobs[i].name)
         throw JobError(f.jobs[i].path + (field((*jobs)[i], "name") ? ".name" : ""),
@@ -304,6 +483,11 @@ JobFile parse_job_text(std::string_view text, const std::filesystem::path& base_
     throw JobError("", "invalid JSON at line " + std::to_string(line) + ", column " + std::to_string(column) +
                            ": " + detail);
   }
+  // The key order matters only for the axes of a product.
+  if (text.find("\"product\"") != std::string_view::npos) {
+    const auto ordered = nlohmann::ordered_json::parse(text.begin(), text.end());
+    return parse_job(doc, base_dir, &ordered);
+  }
   return parse_job(doc, base_dir);
 }
 
@@ -313,33 +497,87 @@ JobFile load_job_file(const std::filesystem::path& file) {
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) throw JobError("", "cannot read the job file");
-  auto base = file.parent_path();
-  if (base.empty()) base = ".";
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec)) throw JobError("", "cannot read the job file: it is a directory");
+  const auto base = std::filesystem::absolute(file, ec).parent_path().lexically_normal();
   return parse_job_text(text.str(), base);
 }
 
-taskfarm::detail::BatchBuilder encode_job(const JobSpec& job) {
-  taskfarm::detail::BatchBuilder b;
-  for (std::size_t i = 0; i < job.inputs.size(); ++i) {
-    const json& item = job.inputs[i];
-    json arg = job.args ? job.args->expand(item, i) : item;
-    try {
-      job.adapter->encode(arg, b.arena());
-    } catch (const std::exception& e) {
-      std::string where;
-      std::string what = "input #" + std::to_string(i);
-      if (job.args) {
-        where = job.path + ".args";
-        what += " (" + describe_json(item) + ") gives the argument " + describe_json(arg) + ", but";
-      } else {
-        where = job.inputs_are_list ? path_index(job.path + ".inputs.list", i) : job.path + ".inputs.range";
-        what += " is not a valid argument:";
-      }
-      throw JobError(where, what + " task \"" + job.task + "\" takes " + job.adapter->arg_shape + ": " + e.what());
+json expand_argument(const JobSpec& job, const json& item, std::uint64_t index) {
+  return job.args ? job.args->expand(item, static_cast<std::size_t>(index)) : item;
+}
+
+void encode_argument(const JobSpec& job, json arg, const json& item, std::uint64_t index, const std::string& where,
+                     std::vector<std::byte>& out) {
+  const std::size_t mark = out.size();
+  try {
+    if (job.adapter->prepare) job.adapter->prepare(arg, job.base_dir);
+    job.adapter->encode(arg, out);
+  } catch (const std::exception& e) {
+    out.resize(mark);
+    std::string what = "input #" + std::to_string(index);
+    if (!where.empty() && job.inputs.kind != InputKind::list) what += " (" + where + ")";
+    std::string at;
+    if (job.args) {
+      at = job.path + ".args";
+      what += " (" + describe_json(item) + ") gives the argument " + describe_json(arg) + ", but";
+    } else {
+      at = item_path(job, index);
+      what += " is not a valid argument:";
     }
-    b.end_item();
+    throw JobError(at, what + " task \"" + job.task + "\" takes " + job.adapter->arg_shape + ": " + e.what());
   }
-  return b;
+}
+
+InputCheck check_inputs(const JobSpec& job) {
+  InputCheck c;
+  c.total = job.inputs.size();
+  auto cursor = job.inputs.open();
+  const bool whole_list = job.inputs.kind == InputKind::list;
+  std::vector<std::byte> scratch;
+  json item;
+  std::string problem;
+  std::uint64_t index = 0;
+  auto check_one = [&](const json& it, std::uint64_t i, const std::string& where) {
+    scratch.clear();
+    encode_argument(job, expand_argument(job, it, i), it, i, where, scratch);
+    ++c.checked;
+  };
+  for (; whole_list || index < kCheckedPrefix; ++index) {
+    const auto n = cursor->next(item, problem);
+    if (n == InputCursor::Next::end) break;
+    if (n == InputCursor::Next::bad) throw JobError(job.inputs.path, "input #" + std::to_string(index) + ": " + problem);
+    check_one(item, index, cursor->where());
+  }
+  if (index == 0) {
+    std::string what = "no inputs";
+    if (job.inputs.kind == InputKind::lines)
+      what = "no inputs: " + json(job.inputs.file_text).dump() + " has no " +
+             (job.inputs.skip_empty ? "non-empty " : "") + "lines";
+    throw JobError(job.inputs.path, what);
+  }
+  // The far end of a range or a product: arithmetic in templates overflows
+  // there first.
+  if (c.total && *c.total > index &&
+      (job.inputs.kind == InputKind::range || job.inputs.kind == InputKind::product)) {
+    const std::uint64_t last = *c.total - 1;
+    json last_item;
+    if (job.inputs.kind == InputKind::range) {
+      last_item = static_cast<std::int64_t>(static_cast<std::uint64_t>(job.inputs.start) +
+                                            last * static_cast<std::uint64_t>(job.inputs.step));
+    } else {
+      last_item = json::object();
+      for (const auto& [name, axis] : job.inputs.axes) {
+        auto ac = axis.open();
+        json v, lastv;
+        std::string p;
+        while (ac->next(v, p) == InputCursor::Next::item) lastv = std::move(v);
+        last_item[name] = lastv;
+      }
+    }
+    check_one(last_item, last, "");
+  }
+  return c;
 }
 
 }  // namespace taskfarm::cli

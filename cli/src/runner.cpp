@@ -1,16 +1,35 @@
 // `taskfarm run` and `taskfarm validate`.
+//
+// A run, in order: load and validate the whole file (nothing else happens on
+// an error: exit 2); read the joblog for --resume; block SIGINT/SIGTERM/SIGHUP
+// (they are read from a signalfd by the run loop); start the pool; open the
+// outputs; run the jobs one after another.
+//
+// A job streams: its inputs are pulled from a cursor into windows (one Batch
+// each, at most kLookahead items submitted and not yet written), each item is
+// expanded, hashed (for resume), encoded and submitted; outcomes come back
+// through batch listeners (on the pool's dispatcher thread, which only queue
+// the index and poke an eventfd), are turned into a result line and a joblog
+// line on this thread, and are written in input or completion order. Memory
+// is bounded by the window, whatever the number of inputs.
 
 #include <fcntl.h>
-#include <limits.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
-#include <condition_variable>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <iostream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -23,6 +42,7 @@
 #include "builtin_tasks.hpp"
 #include "taskfarm/cli/cli.hpp"
 #include "taskfarm/cli/job.hpp"
+#include "taskfarm/cli/outputs.hpp"
 #include "taskfarm/master/pool.hpp"
 
 namespace taskfarm::cli {
@@ -34,139 +54,134 @@ using Clock = std::chrono::steady_clock;
 
 std::string fixed(double v, int digits) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
+  const auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, digits);
+  return std::string(buf, r.ptr);
 }
 
-std::string plural(std::size_t n, const char* word) {
+std::string plural(std::uint64_t n, const char* word) {
   return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
 }
 
-// The temporary results file of the run in progress, for the signal handler:
-// an interrupted run (Ctrl-C, kill) removes it and then dies of the signal as
-// it would have. Workers never run this handler: the fork server resets signal
-// dispositions and workers ignore SIGINT.
-char g_temp_path[PATH_MAX] = {};
-constexpr int kCleanupSignals[] = {SIGINT, SIGTERM, SIGHUP};
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-extern "C" void remove_temp_and_die(int sig) {
-  if (g_temp_path[0] != '\0') ::unlink(g_temp_path);
-  ::signal(sig, SIG_DFL);
-  ::raise(sig);
+std::string clock_text(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const auto s = static_cast<long long>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%lld:%02lld", s / 60, s % 60);
+  return buf;
 }
 
-// Where result lines go: standard output, or a temporary file next to the
-// requested one that is renamed over it once the run is complete, so a reader
-// never sees a half-written results file. Lines are collected and handed to
-// the kernel whole, several per write() call (looping only on a partial
-// write), so standard output never carries a line cut by another write.
-class ResultSink {
+double epoch_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// SIGINT, SIGTERM and SIGHUP, blocked in every thread (the pool's threads are
+// started after this and inherit the mask; its fork server and workers reset
+// theirs) and read from a signalfd by the run loop.
+class SignalWatch {
  public:
-  // Throws std::system_error when the temporary file cannot be created.
-  explicit ResultSink(std::optional<std::filesystem::path> target) : target_(std::move(target)) {
-    if (!target_) return;
-    *target_ = target_->lexically_normal();
-    std::error_code ec;
-    if (std::filesystem::is_directory(*target_, ec))
-      throw std::system_error(std::make_error_code(std::errc::is_a_directory), target_->string());
-    if (target_->has_parent_path()) {
-      std::filesystem::create_directories(target_->parent_path(), ec);
-      if (ec) throw std::system_error(ec, "cannot create the directory " + target_->parent_path().string());
-    }
-    temp_ = target_->parent_path() / ("." + target_->filename().string() + ".tmp-" + std::to_string(::getpid()));
-    ::unlink(temp_.c_str());  // a leftover of a killed run that had our pid
-    if (temp_.native().size() < sizeof g_temp_path) {
-      std::memcpy(g_temp_path, temp_.c_str(), temp_.native().size() + 1);
-      struct sigaction sa {};
-      sa.sa_handler = remove_temp_and_die;
-      sigemptyset(&sa.sa_mask);
-      for (std::size_t i = 0; i < std::size(kCleanupSignals); ++i)
-        ::sigaction(kCleanupSignals[i], &sa, &previous_[i]);
-      handlers_ = true;
-    }
-    fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd_ < 0) {
-      const int e = errno;
-      restore_handlers();
-      throw std::system_error(e, std::generic_category(), "cannot create " + temp_.string());
-    }
+  SignalWatch() {
+    sigemptyset(&set_);
+    for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set_, s);
+    ::pthread_sigmask(SIG_BLOCK, &set_, &old_);
+    fd_ = ::signalfd(-1, &set_, SFD_NONBLOCK | SFD_CLOEXEC);
   }
-  ResultSink(const ResultSink&) = delete;
-  ResultSink& operator=(const ResultSink&) = delete;
-  ~ResultSink() {
-    if (target_ && fd_ >= 0) {  // not committed: leave nothing behind
-      ::close(fd_);
-      ::unlink(temp_.c_str());
-    }
-    restore_handlers();
+  ~SignalWatch() {
+    while (take() != 0) {
+    }  // nothing pending may kill us once the mask is restored
+    if (fd_ >= 0) ::close(fd_);
+    ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
   }
-
-  void add_line(const std::string& line) {
-    buffer_ += line;
-    buffer_ += '\n';
-    if (buffer_.size() >= kFlushBytes) flush();
-  }
-
-  void flush() {
-    const char* p = buffer_.data();
-    std::size_t left = buffer_.size();
-    while (left > 0) {
-      const ssize_t n = ::write(fd_, p, left);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        throw std::system_error(errno, std::generic_category(), "cannot write the results");
-      }
-      p += n;
-      left -= static_cast<std::size_t>(n);
-    }
-    buffer_.clear();
-  }
-
-  // Makes the results visible under their final name.
-  void commit() {
-    flush();
-    if (!target_) return;
-    if (::fsync(fd_) != 0 || ::close(fd_) != 0) {
-      const int e = errno;
-      fd_ = -1;
-      ::unlink(temp_.c_str());
-      throw std::system_error(e, std::generic_category(), "cannot write " + temp_.string());
-    }
-    fd_ = -1;
-    if (::rename(temp_.c_str(), target_->c_str()) != 0) {
-      const int e = errno;
-      ::unlink(temp_.c_str());
-      throw std::system_error(e, std::generic_category(), "cannot rename the results to " + target_->string());
-    }
-    restore_handlers();
-  }
-
-  [[nodiscard]] std::string describe() const {
-    return target_ ? target_->string() : std::string("standard output");
+  SignalWatch(const SignalWatch&) = delete;
+  SignalWatch& operator=(const SignalWatch&) = delete;
+  [[nodiscard]] int fd() const noexcept { return fd_; }
+  // A signal received, or 0.
+  int take() {
+    if (fd_ < 0) return 0;
+    signalfd_siginfo si{};
+    const ssize_t n = ::read(fd_, &si, sizeof si);
+    return n == static_cast<ssize_t>(sizeof si) ? static_cast<int>(si.ssi_signo) : 0;
   }
 
  private:
-  void restore_handlers() noexcept {
-    if (!handlers_) return;
-    for (std::size_t i = 0; i < std::size(kCleanupSignals); ++i)
-      ::sigaction(kCleanupSignals[i], &previous_[i], nullptr);
-    g_temp_path[0] = '\0';
-    handlers_ = false;
+  sigset_t set_{}, old_{};
+  int fd_ = -1;
+};
+
+// Outcomes that landed, queued by batch listeners (dispatcher thread) for the
+// run loop. The eventfd is written only when the queue goes from empty to not
+// empty, so a stream of fast tasks costs one write per loop turn, not per task.
+struct Inbox {
+  std::mutex mu;
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> done;  // (window id, item)
+  int efd = -1;
+  Inbox() : efd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+    if (efd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  }
+  ~Inbox() { ::close(efd); }
+  void push(std::uint64_t window, std::size_t item) {
+    bool wake = false;
+    {
+      std::lock_guard lock(mu);
+      wake = done.empty();
+      done.emplace_back(window, static_cast<std::uint32_t>(item));
+    }
+    if (wake) {
+      const std::uint64_t one = 1;
+      (void)!::write(efd, &one, sizeof one);
+    }
+  }
+  void take(std::vector<std::pair<std::uint64_t, std::uint32_t>>& out) {
+    std::uint64_t n = 0;
+    (void)!::read(efd, &n, sizeof n);
+    std::lock_guard lock(mu);
+    out.swap(done);
+  }
+};
+
+// The progress line on a terminal: done/total, rate, ETA, failures, redrawn in
+// place at most five times a second.
+class Progress {
+ public:
+  explicit Progress(bool on) : on_(on) {}
+  [[nodiscard]] bool on() const noexcept { return on_; }
+  void show(const std::string& job, std::uint64_t done, std::optional<std::uint64_t> total, std::uint64_t ran,
+            std::uint64_t failed, double elapsed, bool force = false) {
+    if (!on_) return;
+    const auto now = Clock::now();
+    if (!force && now - last_ < std::chrono::milliseconds(200)) return;
+    last_ = now;
+    const double rate = elapsed > 0 ? static_cast<double>(ran) / elapsed : 0;
+    std::string s = "\r" + job + ": " + std::to_string(done) + "/" + (total ? std::to_string(*total) : "?");
+    if (total && *total > 0) s += " (" + fixed(100.0 * static_cast<double>(done) / static_cast<double>(*total), 1) + "%)";
+    s += "  " + fixed(rate, 1) + " tasks/s";
+    if (total && rate > 0 && *total >= done) s += "  ETA " + clock_text(static_cast<double>(*total - done) / rate);
+    if (failed) s += "  " + std::to_string(failed) + " failed";
+    s += "\x1b[K";
+    write_err(s);
+    drawn_ = true;
+  }
+  void clear() {
+    if (on_ && drawn_) write_err("\r\x1b[K");
+    drawn_ = false;
   }
 
-  static constexpr std::size_t kFlushBytes = 1 << 16;
-  struct sigaction previous_[std::size(kCleanupSignals)] {};
-  bool handlers_ = false;
-  std::optional<std::filesystem::path> target_;
-  std::filesystem::path temp_;
-  int fd_ = STDOUT_FILENO;
-  std::string buffer_;  // whole lines not yet written
+ private:
+  static void write_err(const std::string& s) { (void)!::write(STDERR_FILENO, s.data(), s.size()); }
+  bool on_;
+  bool drawn_ = false;
+  Clock::time_point last_{};
 };
 
 struct ErrorInfo {
   const char* status;
   std::string type;
   std::string message;
+  int signal = 0;
 };
 
 ErrorInfo classify(const std::exception_ptr& error) {
@@ -178,7 +193,7 @@ ErrorInfo classify(const std::exception_ptr& error) {
   } catch (const TaskTimeout& e) {
     return {"timeout", "taskfarm::TaskTimeout", e.what()};
   } catch (const WorkerLost& e) {
-    return {"lost", "taskfarm::WorkerLost", e.what()};
+    return {"lost", "taskfarm::WorkerLost", e.what(), e.signal()};
   } catch (const Cancelled& e) {
     return {"cancelled", "taskfarm::Cancelled", e.what()};
   } catch (const std::exception& e) {
@@ -188,153 +203,498 @@ ErrorInfo classify(const std::exception_ptr& error) {
   }
 }
 
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
 struct JobReport {
-  std::string name;
-  std::string task;
-  std::size_t total = 0, ok = 0, failed = 0, timeout = 0, lost = 0, cancelled = 0;
-  double wall_s = 0;
-  double busy_s = 0;
-  std::string extra;                          // the task's own summary line
-  std::vector<std::string> first_failures;    // "#3 std::runtime_error: boom"
+  std::string name, task;
+  std::optional<std::uint64_t> total;
+  std::uint64_t ok = 0, failed = 0, timeout = 0, lost = 0, cancelled = 0;
+  std::uint64_t skipped_ok = 0, skipped_failed = 0;  // --resume: done in an earlier run
+  std::uint64_t not_run = 0;   // pulled but never started (halt, Ctrl-C)
+  std::uint64_t read = 0;      // inputs read from the source
+  bool started = false, finished_inputs = false;
+  double wall_s = 0, busy_s = 0;
+  std::string extra;                        // the task's own summary line
+  std::vector<std::string> first_failures;  // "#3 failed: std::runtime_error: boom"
+  std::string halted;                       // why the job halted, if it did
+  std::string run_error;                    // the inputs could not be read
+
+  [[nodiscard]] std::uint64_t bad() const { return failed + timeout + lost + cancelled; }
+  [[nodiscard]] std::uint64_t ran() const { return ok + bad(); }
 };
 
 constexpr std::size_t kFailuresShown = 3;
 
-JobReport run_job(Pool& pool, const JobSpec& job, taskfarm::detail::BatchBuilder inputs, ResultSink& sink,
-                  ResultOrder order) {
-  JobReport rep;
-  rep.name = job.name;
-  rep.task = job.task;
-  rep.total = job.inputs.size();
-  std::vector<json> values;  // for the task's summary
-  const std::string job_field = "{\"job\":" + dump(job.name) + ",\"index\":";
+// What one run shares across its jobs.
+struct RunState {
+  Pool* pool = nullptr;
+  LineFile* results = nullptr;
+  LineFile* joblog = nullptr;
+  const ResumeLog* resume = nullptr;
+  bool resume_failed = false;
+  ResultOrder order = ResultOrder::input;
+  SignalWatch* signals = nullptr;
+  Progress* progress = nullptr;
+  std::ostream* log = nullptr;
+  int interrupted = 0;      // the first signal received
+  bool killed = false;      // the workers were killed (second signal, halt now)
+  bool halted = false;      // a job's on_error halted the run
+};
 
-  // Outcomes are written as they land: the batch is observable and its listener
-  // (run on the pool's dispatcher thread, so it only queues the index) wakes
-  // this thread. Input order holds back items until all before them are done.
-  struct Landed {
-    std::mutex mu;
-    std::condition_variable cv;
-    std::vector<std::size_t> done;  // indices completed and not yet taken
-  };
-  auto landed = std::make_shared<Landed>();
-  const auto t0 = Clock::now();
-  const auto batch = pool.run_batch(job.task, std::move(inputs), MapOptions{job.chunksize}, true);
-  auto emit = [&](std::size_t i) {
-    const auto& o = batch->outcome(i);
-    std::string line = job_field + std::to_string(i) + ",\"input\":" + dump(job.inputs[i]);
-    std::optional<ErrorInfo> err;
+// One submitted (or failed before submission) input, until its lines are written.
+struct Pending {
+  std::uint64_t index = 0;
+  json input;
+  std::uint64_t hash = 0;
+  std::string command;
+  std::uint64_t send_bytes = 0;
+  bool done = false;
+  bool dropped = false;  // cancelled before it started: no line anywhere
+  std::string line, log_line;
+};
+
+struct Window {
+  std::shared_ptr<taskfarm::detail::Batch> batch;  // null: an input that failed before submission
+  std::vector<Pending> items;                        // items[i] is batch item i
+  std::size_t emitted = 0;                           // input order: items [0, emitted) written
+  std::size_t finished = 0;
+};
+
+class JobRun {
+ public:
+  JobRun(RunState& st, const JobSpec& job, const InputCheck& check) : st_(st), job_(job) {
+    rep_.name = job.name;
+    rep_.task = job.task;
+    rep_.total = check.total;
+    chunk_ = job.chunksize ? job.chunksize : 1;
+    const std::size_t workers = std::max<std::size_t>(1, st.pool->size());
+    lookahead_ = std::max<std::size_t>(256, 16 * workers * chunk_);
+    window_ = std::max<std::size_t>(chunk_, std::min<std::size_t>(64, lookahead_ / 4));
+    job_field_ = "{\"job\":" + dump(job.name) + ",\"index\":";
+    if (job.on_error.halt != Halt::never) {
+      if (job.on_error.fail_percent > 0) {
+        const std::uint64_t total = check.total ? *check.total : job.inputs.count();
+        fail_limit_ = std::max<std::uint64_t>(
+            1, static_cast<std::uint64_t>(std::ceil(static_cast<double>(total) * job.on_error.fail_percent / 100.0)));
+      } else {
+        fail_limit_ = job.on_error.fail_count;
+      }
+    }
+  }
+
+  JobReport run() {
+    rep_.started = true;
+    t0_ = Clock::now();
+    try {
+      cursor_ = job_.inputs.open();
+    } catch (const JobError& e) {
+      rep_.run_error = e.what();
+      return finish();
+    }
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> landed;
+    for (;;) {
+      fill();
+      if (st_.order == ResultOrder::input) emit_in_order();
+      flush_outputs();
+      show_progress(false);
+      if (outstanding_ == 0) {
+        if (exhausted_ || stop_pulling_) break;
+        continue;  // lines written after fill() made room for more
+      }
+      wait_for_events();
+      inbox_->take(landed);
+      for (const auto& [id, i] : landed) on_done(id, i);
+      landed.clear();
+    }
+    rep_.read = next_index_;
+    return finish();
+  }
+
+ private:
+  // Pulls inputs and submits them, up to the look-ahead.
+  void fill() {
+    while (!stop_pulling_ && !exhausted_ && outstanding_ < lookahead_) {
+      taskfarm::detail::BatchBuilder b;
+      std::vector<Pending> items;
+      json item;
+      std::string problem;
+      while (items.size() < window_ && outstanding_ + items.size() < lookahead_) {
+        InputCursor::Next n;
+        try {
+          n = cursor_->next(item, problem);
+        } catch (const JobError& e) {
+          rep_.run_error = e.what();
+          stop_pulling_ = true;
+          break;
+        }
+        if (n == InputCursor::Next::end) {
+          exhausted_ = true;
+          rep_.finished_inputs = true;
+          break;
+        }
+        const std::uint64_t index = next_index_++;
+        if (n == InputCursor::Next::bad) {
+          submit(b, items);
+          input_failure(index, nullptr, problem);
+          continue;
+        }
+        json arg;
+        try {
+          arg = expand_argument(job_, item, index);
+        } catch (const JobError& e) {
+          submit(b, items);
+          input_failure(index, std::move(item), e.what());
+          continue;
+        }
+        // The hash and the command line are for the joblog (and resume) only.
+        const std::uint64_t hash = st_.joblog || st_.resume ? input_hash(job_.task, arg) : 0;
+        if (st_.resume) {
+          const auto prior = st_.resume->lookup(job_.name, index, hash);
+          if (prior == ResumeLog::Prior::ok || (prior == ResumeLog::Prior::failed && !st_.resume_failed)) {
+            ++(prior == ResumeLog::Prior::ok ? rep_.skipped_ok : rep_.skipped_failed);
+            submit(b, items);  // windows hold consecutive indices only
+            continue;
+          }
+        }
+        Pending p;
+        p.index = index;
+        p.hash = hash;
+        if (st_.joblog) p.command = job_.adapter->command ? job_.adapter->command(arg) : job_.task + " " + dump(arg);
+        const std::size_t before = b.arena().size();
+        try {
+          encode_argument(job_, std::move(arg), item, index, cursor_->where(), b.arena());
+        } catch (const JobError& e) {
+          submit(b, items);
+          input_failure(index, std::move(item), e.what());
+          continue;
+        }
+        b.end_item();
+        p.send_bytes = b.arena().size() - before;
+        p.input = std::move(item);
+        items.push_back(std::move(p));
+      }
+      submit(b, items);
+    }
+  }
+
+  void submit(taskfarm::detail::BatchBuilder& b, std::vector<Pending>& items) {
+    if (items.empty()) return;
+    const std::uint64_t id = next_window_++;
+    const std::uint64_t first = items.front().index;
+    auto batch = st_.pool->run_batch(job_.task, std::move(b), MapOptions{chunk_}, true, first);
+    outstanding_ += items.size();
+    Window& w = windows_[id];
+    w.batch = batch;
+    w.items = std::move(items);
+    items.clear();
+    b = taskfarm::detail::BatchBuilder{};
+    batch->add_listener([inbox = inbox_, id](std::size_t i) { inbox->push(id, i); });
+  }
+
+  // An input that cannot become an argument fails alone, without running.
+  void input_failure(std::uint64_t index, json input, const std::string& message) {
+    const std::uint64_t id = next_window_++;
+    Window& w = windows_[id];
+    Pending p;
+    p.index = index;
+    p.input = std::move(input);
+    p.command = "(input #" + std::to_string(index) + " could not be prepared)";
+    w.items.push_back(std::move(p));
+    ++outstanding_;
+    record(w.items.back(), nullptr, ErrorInfo{"failed", "taskfarm.input", message});
+    finish_item(id, w, 0);
+  }
+
+  void wait_for_events() {
+    pollfd fds[2] = {{inbox_->efd, POLLIN, 0}, {st_.signals->fd(), POLLIN, 0}};
+    const int timeout = st_.progress->on() ? 200 : -1;
+    const int n = ::poll(fds, st_.signals->fd() >= 0 ? 2 : 1, timeout);
+    if (n > 0 && (fds[1].revents & POLLIN) != 0) {
+      while (const int sig = st_.signals->take()) on_signal(sig);
+    }
+  }
+
+  void on_signal(int sig) {
+    if (st_.interrupted == 0) {
+      st_.interrupted = sig;
+      st_.progress->clear();
+      *st_.log << "taskfarm: " << signal_text(sig) << ": starting nothing new; waiting for the running tasks to "
+               << "finish (press Ctrl-C again to kill them)\n"
+               << std::flush;
+      stop_pulling_ = true;
+      cancel_queued("not started: the run was interrupted");
+    } else if (!st_.killed) {
+      st_.progress->clear();
+      *st_.log << "taskfarm: " << signal_text(sig) << " again: killing the workers\n" << std::flush;
+      kill_workers();
+    }
+  }
+
+  static std::string signal_text(int sig) {
+    switch (sig) {
+      case SIGINT: return "interrupted (SIGINT)";
+      case SIGTERM: return "terminated (SIGTERM)";
+      case SIGHUP: return "hung up (SIGHUP)";
+      default: return "signal " + std::to_string(sig);
+    }
+  }
+
+  void cancel_queued(const char* why) {
+    for (auto& [id, w] : windows_) {
+      if (!w.batch) continue;
+      for (std::size_t i = 0; i < w.items.size(); ++i)
+        if (!w.items[i].done) (void)w.batch->cancel(i, why);  // false: it has started
+    }
+  }
+
+  void kill_workers() {
+    st_.killed = true;
+    stop_pulling_ = true;
+    st_.pool->terminate();  // what runs ends with Cancelled; the listeners report it
+  }
+
+  void on_done(std::uint64_t id, std::size_t i) {
+    const auto it = windows_.find(id);
+    if (it == windows_.end()) return;
+    Window& w = it->second;
+    Pending& p = w.items[i];
+    auto& o = w.batch->outcome(i);
     if (o.ok) {
+      record(p, &o, std::nullopt);
+    } else {
+      ErrorInfo e = classify(o.error);
+      if (std::strcmp(e.status, "cancelled") == 0 && o.attempts == 0) {
+        p.dropped = true;  // never started: it has not run, and --resume will run it
+        ++rep_.not_run;
+      } else {
+        record(p, &o, std::move(e));
+      }
+    }
+    o.value = {};  // the line holds what is needed now
+    finish_item(id, w, i);
+  }
+
+  void finish_item(std::uint64_t id, Window& w, std::size_t i) {
+    w.items[i].done = true;
+    ++w.finished;
+    if (st_.order == ResultOrder::completion) {
+      write_lines(w.items[i]);
+      --outstanding_;
+      if (w.finished == w.items.size()) windows_.erase(id);
+    }
+  }
+
+  void emit_in_order() {
+    while (!windows_.empty()) {
+      auto it = windows_.begin();
+      Window& w = it->second;
+      while (w.emitted < w.items.size() && w.items[w.emitted].done) {
+        write_lines(w.items[w.emitted]);
+        ++w.emitted;
+        --outstanding_;
+      }
+      if (w.emitted < w.items.size()) return;
+      windows_.erase(it);
+    }
+  }
+
+  void write_lines(Pending& p) {
+    if (p.dropped) return;
+    st_.results->add(p.line);
+    if (st_.joblog) st_.joblog->add(p.log_line);
+    std::string().swap(p.line);
+    std::string().swap(p.log_line);
+  }
+
+  // Results before joblog: a crash between the two leaves an input in the
+  // results but not in the joblog, which --resume runs again (a duplicate line,
+  // never a missing one).
+  void flush_outputs() {
+    st_.results->flush();
+    if (st_.joblog) st_.joblog->flush();
+  }
+
+  // Turns an outcome into its result line and joblog line, counts it, and
+  // applies the halt policy. `o` is null for inputs that failed before running.
+  void record(Pending& p, taskfarm::detail::Outcome* o, std::optional<ErrorInfo> err) {
+    json value;
+    bool has_value = false;
+    std::optional<JsonVerdict> verdict;
+    JoblogFacts facts;
+    if (o && o->ok) {
       try {
-        json v = job.adapter->decode(o.value);
-        line += ",\"status\":\"ok\",\"value\":" + dump(v);
-        if (job.adapter->summarize) values.push_back(std::move(v));
-        ++rep.ok;
+        value = job_.adapter->decode(o->value);
+        has_value = true;
+        if (job_.adapter->verdict) verdict = job_.adapter->verdict(value);
+        if (job_.adapter->facts) job_.adapter->facts(value, facts);
       } catch (...) {
         err = classify(std::current_exception());
       }
-    } else {
-      err = classify(o.error);
     }
+    std::string status = "ok";
+    std::string etype, emsg;
     if (err) {
-      const std::string status = err->status;
-      line += ",\"status\":\"" + status + "\",\"error\":{\"type\":" + dump(err->type) +
-              ",\"message\":" + dump(err->message) + "}";
-      if (status == "timeout")
-        ++rep.timeout;
-      else if (status == "lost")
-        ++rep.lost;
-      else if (status == "cancelled")
-        ++rep.cancelled;
-      else
-        ++rep.failed;
-      if (rep.first_failures.size() < kFailuresShown)
-        rep.first_failures.push_back("#" + std::to_string(i) + " " + status + ": " + err->type + ": " +
-                                     err->message);
+      status = err->status;
+      etype = std::move(err->type);
+      emsg = std::move(err->message);
+      facts.signal = err->signal;
+    } else if (verdict) {
+      status = verdict->status;
+      etype = std::move(verdict->type);
+      emsg = std::move(verdict->message);
     }
-    line += ",\"attempts\":" + std::to_string(o.attempts);
-    line += ",\"worker\":" + (o.worker < 0 ? std::string("null") : std::to_string(o.worker));
-    line += ",\"seconds\":" + fixed(static_cast<double>(o.duration_ns) / 1e9, 6) + "}";
-    rep.busy_s += static_cast<double>(o.duration_ns) / 1e9;
-    sink.add_line(line);
-  };
+    const bool ok = status == "ok";
+    if (!job_.adapter->facts || !has_value) facts.exitval = ok ? 0 : 1;
+    const double seconds = o ? static_cast<double>(o->duration_ns) / 1e9 : 0.0;
 
-  const bool listening = batch->add_listener([landed](std::size_t i) {
-    {
-      std::lock_guard lock(landed->mu);
-      landed->done.push_back(i);
-    }
-    landed->cv.notify_one();
-  });
-  if (!listening) throw Error("internal error: the pool returned a batch that cannot be observed");
+    std::string& line = p.line;
+    line = job_field_ + std::to_string(p.index) + ",\"input\":" + dump(p.input) + ",\"status\":\"" + status + "\"";
+    if (has_value) line += ",\"value\":" + dump(value);
+    if (!ok) line += ",\"error\":{\"type\":" + dump(etype) + ",\"message\":" + dump(emsg) + "}";
+    line += ",\"attempts\":" + std::to_string(o ? o->attempts : 0);
+    line += ",\"worker\":" + (o && o->worker >= 0 ? std::to_string(o->worker) : std::string("null"));
+    line += ",\"seconds\":" + fixed(seconds, 6) + "}";
 
-  const std::size_t n = batch->size();
-  std::vector<bool> ready(order == ResultOrder::input ? n : 0);
-  std::size_t next = 0;     // input order: the next index to write
-  std::size_t written = 0;
-  std::vector<std::size_t> taken;
-  while (written < n) {
-    {
-      std::unique_lock lock(landed->mu);
-      landed->cv.wait(lock, [&] { return !landed->done.empty(); });
-      taken.swap(landed->done);
+    rep_.busy_s += seconds;
+    if (st_.joblog) {
+      JoblogEntry e;
+      e.seq = p.index + 1;
+      e.runtime = seconds;
+      e.start = epoch_now() - seconds;
+      e.send = facts.send ? *facts.send : p.send_bytes;
+      e.receive = facts.receive ? *facts.receive : (o ? o->value.size() : 0);
+      e.exitval = facts.exitval;
+      e.signal = facts.signal;
+      e.command = p.command;
+      e.job = job_.name;
+      e.index = p.index;
+      e.status = status;
+      e.input_hash = p.hash;
+      p.log_line = format_joblog(e);
     }
-    for (const std::size_t i : taken) {
-      if (order == ResultOrder::completion) {
-        emit(i);
-        ++written;
-      } else {
-        ready[i] = true;
+
+    if (ok) {
+      ++rep_.ok;
+      if (job_.adapter->summarize && has_value) values_.push_back(std::move(value));
+      return;
+    }
+    if (status == "timeout")
+      ++rep_.timeout;
+    else if (status == "lost")
+      ++rep_.lost;
+    else if (status == "cancelled")
+      ++rep_.cancelled;
+    else
+      ++rep_.failed;
+    if (rep_.first_failures.size() < kFailuresShown)
+      rep_.first_failures.push_back("#" + std::to_string(p.index) + " " + status + ": " + etype + ": " + emsg);
+    if (status != "cancelled") {
+      ++failures_;
+      check_halt();
+    }
+  }
+
+  void check_halt() {
+    if (job_.on_error.halt == Halt::never || halting_ || failures_ < fail_limit_) return;
+    halting_ = true;
+    st_.halted = true;
+    const bool now = job_.on_error.halt == Halt::now;
+    rep_.halted = "halted (" + std::string(now ? "now" : "soon") + ") after " + plural(failures_, "failure") +
+                  " (on_error.fail = " +
+                  (job_.on_error.fail_percent > 0 ? fixed(job_.on_error.fail_percent, 1) + "% = " : std::string()) +
+                  std::to_string(fail_limit_) + ")";
+    stop_pulling_ = true;
+    if (now) {
+      if (!st_.killed) kill_workers();
+    } else {
+      cancel_queued("not started: its job halted");
+    }
+  }
+
+  void show_progress(bool force) {
+    const double elapsed = std::chrono::duration<double>(Clock::now() - t0_).count();
+    const std::uint64_t done = rep_.ran() + rep_.skipped_ok + rep_.skipped_failed;
+    st_.progress->show(job_.name, done, rep_.total, rep_.ran(), failures_, elapsed, force);
+  }
+
+  JobReport finish() {
+    rep_.wall_s = std::chrono::duration<double>(Clock::now() - t0_).count();
+    if (job_.adapter->summarize && !values_.empty()) {
+      try {
+        rep_.extra = job_.adapter->summarize(values_);
+      } catch (const std::exception& e) {
+        rep_.extra = std::string("(summary failed: ") + e.what() + ")";
       }
     }
-    taken.clear();
-    if (order == ResultOrder::input)
-      for (; next < n && ready[next]; ++next, ++written) emit(next);
-    sink.flush();  // what landed so far is visible while the rest runs
+    st_.progress->clear();
+    return std::move(rep_);
   }
-  rep.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
-  if (job.adapter->summarize) {
-    try {
-      rep.extra = job.adapter->summarize(values);
-    } catch (const std::exception& e) {
-      rep.extra = std::string("(summary failed: ") + e.what() + ")";
-    }
-  }
-  return rep;
-}
+
+  RunState& st_;
+  const JobSpec& job_;
+  JobReport rep_;
+  std::unique_ptr<InputCursor> cursor_;
+  std::shared_ptr<Inbox> inbox_ = std::make_shared<Inbox>();
+  std::map<std::uint64_t, Window> windows_;
+  std::uint64_t next_window_ = 0;
+  std::uint64_t next_index_ = 0;
+  std::size_t outstanding_ = 0;  // items in windows whose lines are not written yet
+  std::size_t chunk_ = 1, lookahead_ = 256, window_ = 64;
+  bool exhausted_ = false, stop_pulling_ = false, halting_ = false;
+  std::uint64_t failures_ = 0, fail_limit_ = 0;
+  std::string job_field_;
+  std::vector<json> values_;  // for the task's summary
+  Clock::time_point t0_{};
+};
 
 void print_report(const JobReport& r, std::size_t workers, std::ostream& log) {
-  const std::size_t bad = r.total - r.ok;
-  log << "taskfarm: job \"" << r.name << "\" (" << r.task << "): " << plural(r.total, "task") << ", " << r.ok
-      << " ok";
+  log << "taskfarm: job \"" << r.name << "\" (" << r.task << "): ";
+  if (!r.started) {
+    log << "not started\n";
+    return;
+  }
+  log << plural(r.ran(), "task") << ", " << r.ok << " ok";
   if (r.failed) log << ", " << r.failed << " failed";
   if (r.timeout) log << ", " << r.timeout << " timed out";
   if (r.lost) log << ", " << r.lost << " lost";
   if (r.cancelled) log << ", " << r.cancelled << " cancelled";
-  if (bad == 0) log << ", 0 failed";
+  if (r.bad() == 0) log << ", 0 failed";
   log << " in " << fixed(r.wall_s, 2) << " s";
-  if (r.wall_s > 0)
-    log << " (" << fixed(static_cast<double>(r.total) / r.wall_s, 1) << " tasks/s, "
-        << plural(workers, "worker") << ", busy " << fixed(r.busy_s / r.wall_s, 2) << "x)";
+  if (r.wall_s > 0 && r.ran() > 0)
+    log << " (" << fixed(static_cast<double>(r.ran()) / r.wall_s, 1) << " tasks/s, " << plural(workers, "worker")
+        << ", busy " << fixed(r.busy_s / r.wall_s, 2) << "x)";
   log << "\n";
+  if (r.skipped_ok || r.skipped_failed) {
+    log << "    skipped " << (r.skipped_ok + r.skipped_failed) << " inputs done in an earlier run (" << r.skipped_ok
+        << " ok";
+    if (r.skipped_failed) log << ", " << r.skipped_failed << " failed: --resume-failed runs them again";
+    log << ")\n";
+  }
   if (!r.extra.empty()) log << "    " << r.extra << "\n";
   for (const auto& f : r.first_failures) log << "    " << f << "\n";
-  if (bad > r.first_failures.size())
-    log << "    ... and " << (bad - r.first_failures.size()) << " more (see the results)\n";
+  if (r.bad() > r.first_failures.size())
+    log << "    ... and " << (r.bad() - r.first_failures.size()) << " more (see the results)\n";
+  if (!r.halted.empty()) log << "    " << r.halted << "\n";
+  if (!r.run_error.empty()) log << "    the inputs could not be read: " << r.run_error << "\n";
+  if (!r.finished_inputs || r.not_run > 0) {
+    log << "    not finished:";
+    if (r.not_run) log << " " << r.not_run << " inputs read but not started" << (r.finished_inputs ? "" : ";");
+    if (!r.finished_inputs) {
+      log << " inputs from #" << r.read << " on never read";
+      if (r.total) log << " (" << r.total.value() << " inputs in all)";
+    }
+    log << "\n";
+  }
 }
 
-// Loads, validates and encodes everything; throws JobError.
+// Loads and validates everything; throws JobError.
 struct Prepared {
   JobFile file;
-  std::vector<taskfarm::detail::BatchBuilder> inputs;
+  std::vector<InputCheck> checks;
 };
 
 Prepared prepare(const std::filesystem::path& file) {
   Prepared p;
   p.file = load_job_file(file);
-  for (const auto& job : p.file.jobs) p.inputs.push_back(encode_job(job));
+  for (const auto& job : p.file.jobs) p.checks.push_back(check_inputs(job));
   return p;
 }
 
@@ -342,86 +702,233 @@ void print_job_error(const std::filesystem::path& file, const std::string& what,
   log << "taskfarm: " << file.string() << ": " << what << "\n";
 }
 
+std::string describe_duration(std::chrono::milliseconds d) {
+  const auto ms = d.count();
+  if (ms == 0) return "none";
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + " s";
+  return std::to_string(ms) + " ms";
+}
+
 std::string describe_pool(const PoolOptions& o) {
   std::string s = o.workers == 0 ? std::string("one worker per CPU") : plural(o.workers, "worker");
   s += ", transport " + std::string(to_string(o.transport)) + ", start " + std::string(to_string(o.start));
-  const auto ms = o.task_timeout.count();
-  s += ", task timeout ";
-  if (ms == 0)
-    s += "none";
-  else if (ms % 1000 == 0)
-    s += std::to_string(ms / 1000) + " s";
-  else
-    s += std::to_string(ms) + " ms";
+  s += ", task timeout " + describe_duration(o.task_timeout);
   s += ", max retries " + std::to_string(o.max_retries);
   s += ", max tasks per child " +
        (o.max_tasks_per_child == 0 ? std::string("unlimited") : std::to_string(o.max_tasks_per_child));
   return s;
 }
 
+std::string describe_on_error(const OnError& e) {
+  if (e.halt == Halt::never) return "continue";
+  return std::string(e.halt == Halt::soon ? "halt soon" : "halt now") + " after " +
+         (e.fail_percent > 0 ? fixed(e.fail_percent, 1) + "% of the inputs failed" : plural(e.fail_count, "failure"));
+}
+
+// --dry-run: what would run, one line per input: job, index, command.
+int dry_run(const JobFile& jf, const ResumeLog* resume, bool resume_failed, std::ostream& log) {
+  std::string out;
+  auto flush = [&] {
+    (void)!::write(STDOUT_FILENO, out.data(), out.size());
+    out.clear();
+  };
+  bool problems = false;
+  for (const auto& job : jf.jobs) {
+    auto cursor = job.inputs.open();
+    json item;
+    std::string problem;
+    std::uint64_t index = 0, skipped = 0;
+    for (;; ++index) {
+      const auto n = cursor->next(item, problem);
+      if (n == InputCursor::Next::end) break;
+      if (n == InputCursor::Next::bad) {
+        log << "taskfarm: " << job.inputs.path << ": input #" << index << ": " << problem << "\n";
+        problems = true;
+        continue;
+      }
+      json arg;
+      try {
+        arg = expand_argument(job, item, index);
+      } catch (const JobError& e) {
+        log << "taskfarm: " << e.what() << "\n";
+        problems = true;
+        continue;
+      }
+      if (resume) {
+        const auto prior = resume->lookup(job.name, index, input_hash(job.task, arg));
+        if (prior == ResumeLog::Prior::ok || (prior == ResumeLog::Prior::failed && !resume_failed)) {
+          ++skipped;
+          continue;
+        }
+      }
+      out += job.name + "\t" + std::to_string(index) + "\t" +
+             (job.adapter->command ? job.adapter->command(arg) : job.task + " " + dump(arg)) + "\n";
+      if (out.size() > 65536) flush();
+    }
+    flush();
+    if (skipped) log << "taskfarm: job \"" << job.name << "\": " << skipped << " inputs already done (--resume)\n";
+  }
+  return problems ? kExitTasksFailed : kExitOk;
+}
+
 }  // namespace
 
-int run_job_file(const std::filesystem::path& file, const RunOverrides& ov, std::ostream& log) {
+int run_job_file(const std::filesystem::path& file, const RunOptions& opt, std::ostream& log) {
+  // 1. Everything is checked before anything starts or is written.
   Prepared p;
   try {
     p = prepare(file);
-  } catch (const JobError& e) {
-    print_job_error(file, e.what(), log);
-    return kExitUsage;
   } catch (const std::exception& e) {
     print_job_error(file, e.what(), log);
     return kExitUsage;
   }
   JobFile& jf = p.file;
-  if (ov.workers) jf.pool.workers = *ov.workers;
-  if (ov.transport) jf.pool.transport = *ov.transport;
-  if (ov.output) {
-    if (*ov.output == "-")
+  if (opt.workers) jf.pool.workers = *opt.workers;
+  if (opt.transport) jf.pool.transport = *opt.transport;
+  if (opt.start) jf.pool.start = *opt.start;
+  if (opt.timeout) jf.pool.task_timeout = *opt.timeout;
+  if (opt.retries) jf.pool.max_retries = *opt.retries;
+  if (opt.output) {
+    if (*opt.output == "-")
       jf.output.results.reset();
     else
-      jf.output.results = std::filesystem::path(*ov.output);
+      jf.output.results = std::filesystem::path(*opt.output).lexically_normal();
   }
-
-  std::unique_ptr<ResultSink> sink;
-  try {
-    sink = std::make_unique<ResultSink>(jf.output.results);
-  } catch (const std::system_error& e) {
-    log << "taskfarm: " << (ov.output ? std::string("--output") : file.string() + ": output.results") << ": "
-        << e.what() << "\n";
+  if (opt.joblog) jf.output.joblog = std::filesystem::path(*opt.joblog).lexically_normal();
+  if (jf.output.results && jf.output.joblog &&
+      std::filesystem::weakly_canonical(*jf.output.results) == std::filesystem::weakly_canonical(*jf.output.joblog)) {
+    log << "taskfarm: the results and the joblog must be different files (" << jf.output.results->string() << ")\n";
     return kExitUsage;
   }
 
-  PoolOptions opts = jf.pool;
-  if (!jf.output.results) opts.initializer = &stdout_to_stderr_initializer();
+  std::optional<ResumeLog> resume;
+  if (opt.resume != Resume::none) {
+    if (!jf.output.joblog) {
+      log << "taskfarm: " << (opt.resume == Resume::failed ? "--resume-failed" : "--resume")
+          << " needs a joblog (output.joblog in the job file, or --joblog FILE): it is what says which inputs ran\n";
+      return kExitUsage;
+    }
+    std::error_code ec;
+    if (std::filesystem::exists(*jf.output.joblog, ec)) {
+      try {
+        resume = ResumeLog::read(*jf.output.joblog);
+      } catch (const std::exception& e) {
+        log << "taskfarm: --resume: " << e.what() << "\n";
+        return kExitUsage;
+      }
+    }
+  }
+  for (const auto* target : {&jf.output.results, &jf.output.joblog}) {
+    std::error_code ec;
+    if (*target && std::filesystem::is_directory(**target, ec)) {
+      log << "taskfarm: " << (target == &jf.output.results ? "results" : "joblog") << " " << (*target)->string()
+          << ": is a directory\n";
+      return kExitUsage;
+    }
+  }
+
+  if (opt.dry_run) {
+    try {
+      return dry_run(jf, resume ? &*resume : nullptr, opt.resume == Resume::failed, log);
+    } catch (const std::exception& e) {
+      log << "taskfarm: " << e.what() << "\n";
+      return kExitTasksFailed;
+    }
+  }
+
+  // 2. Signals are read by the run loop from here on.
+  SignalWatch signals;
+  const bool progress_on = opt.progress == ProgressMode::always ||
+                           (opt.progress == ProgressMode::automatic && ::isatty(STDERR_FILENO) == 1);
+  Progress progress(progress_on);
+
+  PoolOptions pool_opts = jf.pool;
+  if (!jf.output.results) pool_opts.initializer = &stdout_to_stderr_initializer();
   std::fflush(nullptr);  // workers are forked: nothing buffered may be written twice
   log.flush();
 
   std::vector<JobReport> reports;
   std::size_t workers = 0;
+  RunState st;
+  std::string outputs_text;
   try {
-    Pool pool(opts);
-    workers = pool.size();
-    for (std::size_t j = 0; j < jf.jobs.size(); ++j)
-      reports.push_back(run_job(pool, jf.jobs[j], std::move(p.inputs[j]), *sink, jf.output.order));
-    pool.shutdown();
-    sink->commit();
-  } catch (const ConfigError& e) {
-    log << "taskfarm: " << file.string() << ": pool: " << e.what() << "\n";
-    return kExitUsage;
+    std::unique_ptr<Pool> pool;
+    try {
+      pool = std::make_unique<Pool>(pool_opts);
+    } catch (const ConfigError& e) {
+      log << "taskfarm: " << file.string() << ": pool: " << e.what() << "\n";
+      return kExitUsage;
+    }
+    workers = pool->size();
+    const bool append = opt.resume != Resume::none;
+    LineFile results, joblog;
+    try {
+      results = LineFile::open(jf.output.results, append);
+      if (jf.output.joblog) {
+        joblog = LineFile::open(jf.output.joblog, append);
+        if (joblog.empty_at_open()) {
+          joblog.add(kJoblogHeader);
+          joblog.flush();
+        }
+      }
+    } catch (const std::system_error& e) {
+      log << "taskfarm: " << e.what() << "\n";
+      pool->terminate();
+      return kExitUsage;
+    }
+    outputs_text = "results in " + results.describe();
+    if (joblog.is_open()) outputs_text += ", joblog in " + joblog.describe();
+
+    st.pool = pool.get();
+    st.results = &results;
+    st.joblog = joblog.is_open() ? &joblog : nullptr;
+    st.resume = resume ? &*resume : nullptr;
+    st.resume_failed = opt.resume == Resume::failed;
+    st.order = jf.output.order;
+    st.signals = &signals;
+    st.progress = &progress;
+    st.log = &log;
+    for (std::size_t j = 0; j < jf.jobs.size(); ++j) {
+      if (st.interrupted || st.halted || st.killed) {
+        JobReport r;
+        r.name = jf.jobs[j].name;
+        r.task = jf.jobs[j].task;
+        reports.push_back(std::move(r));
+        continue;
+      }
+      reports.push_back(JobRun(st, jf.jobs[j], p.checks[j]).run());
+    }
+    if (!st.killed) pool->shutdown();
   } catch (const std::exception& e) {
+    progress.clear();
     log << "taskfarm: the run failed: " << e.what() << "\n";
-    return kExitTasksFailed;
+    return st.interrupted ? 128 + st.interrupted : kExitTasksFailed;
   }
 
-  std::size_t total = 0, ok = 0;
+  std::uint64_t ran = 0, ok = 0, skipped_failed = 0, skipped = 0;
+  bool incomplete = false;
   for (const auto& r : reports) {
     print_report(r, workers, log);
-    total += r.total;
+    ran += r.ran();
     ok += r.ok;
+    skipped += r.skipped_ok + r.skipped_failed;
+    skipped_failed += r.skipped_failed;
+    incomplete = incomplete || !r.started || !r.finished_inputs || r.not_run > 0 || !r.run_error.empty();
   }
-  log << "taskfarm: " << plural(reports.size(), "job") << ", " << plural(total, "task") << ": " << ok
-      << " ok, " << (total - ok) << " not ok; results in " << sink->describe() << "\n";
-  return ok == total ? kExitOk : kExitTasksFailed;
+  log << "taskfarm: " << plural(reports.size(), "job") << ", " << plural(ran, "task") << ": " << ok << " ok, "
+      << (ran - ok) << " not ok";
+  if (skipped) log << ", " << skipped << " skipped (already run)";
+  log << "; " << outputs_text << "\n";
+  if (st.interrupted) {
+    log << "taskfarm: the run was interrupted; ";
+    if (jf.output.joblog)
+      log << "`taskfarm run " << file.string() << " --resume` runs what is left\n";
+    else
+      log << "give it a joblog (output.joblog or --joblog) to be able to resume\n";
+    return 128 + st.interrupted;
+  }
+  if (ran != ok || skipped_failed > 0 || st.halted || incomplete) return kExitTasksFailed;
+  return kExitOk;
 }
 
 int validate_job_file(const std::filesystem::path& file, std::ostream& out, std::ostream& log) {
@@ -432,18 +939,30 @@ int validate_job_file(const std::filesystem::path& file, std::ostream& out, std:
     print_job_error(file, e.what(), log);
     return kExitUsage;
   }
-  std::size_t total = 0;
-  for (const auto& job : p.file.jobs) total += job.inputs.size();
-  out << file.string() << ": valid: " << plural(p.file.jobs.size(), "job") << ", " << plural(total, "task")
-      << "\n";
+  std::uint64_t total = 0;
+  bool all_known = true;
+  for (const auto& c : p.checks) {
+    if (c.total)
+      total += *c.total;
+    else
+      all_known = false;
+  }
+  out << file.string() << ": valid: " << plural(p.file.jobs.size(), "job") << ", "
+      << (all_known ? plural(total, "task") : std::string("tasks streamed from files")) << "\n";
   out << "  pool: " << describe_pool(p.file.pool) << "\n";
-  for (const auto& job : p.file.jobs) {
-    out << "  job \"" << job.name << "\": task " << job.task << " x " << job.inputs.size() << " inputs, chunksize "
-        << (job.chunksize == 0 ? std::string("auto") : std::to_string(job.chunksize)) << "\n";
+  for (std::size_t j = 0; j < p.file.jobs.size(); ++j) {
+    const auto& job = p.file.jobs[j];
+    const auto& c = p.checks[j];
+    out << "  job \"" << job.name << "\": task " << job.task << " x "
+        << (c.total ? std::to_string(*c.total) : std::string("? (streamed)")) << " inputs (" << job.inputs.kind_name()
+        << ", first " << c.checked << " checked), chunksize "
+        << (job.chunksize == 0 ? std::string("auto") : std::to_string(job.chunksize)) << ", on error "
+        << describe_on_error(job.on_error) << "\n";
   }
   out << "  results: "
       << (p.file.output.results ? p.file.output.results->string() : std::string("standard output")) << " ("
       << (p.file.output.order == ResultOrder::input ? "input" : "completion") << " order)\n";
+  out << "  joblog: " << (p.file.output.joblog ? p.file.output.joblog->string() : std::string("none")) << "\n";
   return kExitOk;
 }
 

@@ -2,7 +2,10 @@
 // reported with the JSON path where it is.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "taskfarm/cli/job.hpp"
@@ -17,15 +20,26 @@ using taskfarm::cli::parse_job_text;
 
 JobFile parse(const std::string& text) { return parse_job_text(text, "/jobs"); }
 
-// The error of parsing and encoding `text`, or "no error".
-std::string error_of(const std::string& text) {
+// The error of parsing `text` and checking its inputs, or "no error".
+std::string error_of(const std::string& text, const std::filesystem::path& base = "/jobs") {
   try {
-    const JobFile f = parse(text);
-    for (const auto& job : f.jobs) (void)taskfarm::cli::encode_job(job);
+    const JobFile f = parse_job_text(text, base);
+    for (const auto& job : f.jobs) (void)taskfarm::cli::check_inputs(job);
   } catch (const JobError& e) {
     return e.what();
   }
   return "no error";
+}
+
+// Every item of a job, expanded: what the run would send.
+std::vector<json> arguments(const taskfarm::cli::JobSpec& job) {
+  std::vector<json> out;
+  auto cursor = job.inputs.open();
+  json item;
+  std::string problem;
+  for (std::uint64_t i = 0; cursor->next(item, problem) == taskfarm::cli::InputCursor::Next::item; ++i)
+    out.push_back(taskfarm::cli::expand_argument(job, item, i));
+  return out;
 }
 
 // A job file with one job built from `job_fields` (JSON object members).
@@ -57,7 +71,10 @@ TEST(JobFile, ValidFileBecomesSettings) {
   EXPECT_EQ(f.pool.max_tasks_per_child, 10u);
   ASSERT_EQ(f.jobs.size(), 2u);
   EXPECT_EQ(f.jobs[0].name, "p");
-  EXPECT_EQ(f.jobs[0].inputs, (std::vector<json>{10, 20, 30}));
+  EXPECT_EQ(f.jobs[0].inputs.kind, taskfarm::cli::InputKind::range);
+  EXPECT_EQ(f.jobs[0].inputs.size(), 3u);
+  EXPECT_EQ(arguments(f.jobs[0]), (std::vector<json>{{{"lo", 10}, {"hi", 20}}, {{"lo", 20}, {"hi", 30}},
+                                                      {{"lo", 30}, {"hi", 40}}}));
   EXPECT_EQ(f.jobs[0].chunksize, 4u);
   EXPECT_EQ(f.jobs[1].name, "echo");  // defaults to the task's name
   EXPECT_EQ(f.jobs[1].chunksize, 0u);
@@ -74,13 +91,35 @@ TEST(JobFile, DurationsMayBeIntegerMilliseconds) {
 TEST(JobFile, EncodesEachInputThroughTheTemplate) {
   const JobFile f = parse(one_job(R"("task": "count_primes", "inputs": {"range": {"stop": 3}},
                                      "args": {"lo": "{}*100", "hi": "{}*100+100"})"));
-  auto b = taskfarm::cli::encode_job(f.jobs[0]);
-  ASSERT_EQ(b.size(), 3u);
-  auto batch = b.build("count_primes");
+  std::vector<std::byte> bytes;
+  taskfarm::cli::encode_argument(f.jobs[0], taskfarm::cli::expand_argument(f.jobs[0], 2, 2), 2, 2, "", bytes);
   // The arguments travel as two int64s (lo, hi) in cereal's binary form.
-  const auto args = taskfarm::decode_args<std::tuple<std::int64_t, std::int64_t>>(batch->input(2));
+  const auto args = taskfarm::decode_args<std::tuple<std::int64_t, std::int64_t>>(bytes);
   EXPECT_EQ(std::get<0>(args), 200);
   EXPECT_EQ(std::get<1>(args), 300);
+}
+
+TEST(JobFile, ProductAxesVaryInTheOrderWritten) {
+  const JobFile f = parse(one_job(R"("task": "echo", "inputs": {"product": {"z": [1, 2], "a": {"range": {"stop": 2}}}})"));
+  EXPECT_EQ(arguments(f.jobs[0]), (std::vector<json>{{{"z", 1}, {"a", 0}}, {{"z", 1}, {"a", 1}},
+                                                      {{"z", 2}, {"a", 0}}, {{"z", 2}, {"a", 1}}}));
+}
+
+TEST(JobFile, OnErrorAndJoblog) {
+  const JobFile f = parse(R"({"jobs": [
+      {"name": "a", "task": "echo", "inputs": {"list": [1]}, "on_error": {"halt": "soon", "fail": 3}},
+      {"name": "b", "task": "echo", "inputs": {"list": [1]}, "on_error": {"halt": "now", "fail": "12.5%"}},
+      {"name": "c", "task": "echo", "inputs": {"list": [1]}, "on_error": {"halt": "now"}},
+      {"name": "d", "task": "echo", "inputs": {"list": [1]}}],
+    "output": {"joblog": "logs/j.tsv"}})");
+  EXPECT_EQ(f.jobs[0].on_error.halt, taskfarm::cli::Halt::soon);
+  EXPECT_EQ(f.jobs[0].on_error.fail_count, 3u);
+  EXPECT_EQ(f.jobs[1].on_error.halt, taskfarm::cli::Halt::now);
+  EXPECT_DOUBLE_EQ(f.jobs[1].on_error.fail_percent, 12.5);
+  EXPECT_EQ(f.jobs[2].on_error.fail_count, 1u);  // default: the first failure
+  EXPECT_EQ(f.jobs[3].on_error.halt, taskfarm::cli::Halt::never);
+  ASSERT_TRUE(f.output.joblog.has_value());
+  EXPECT_EQ(f.output.joblog->string(), "/jobs/logs/j.tsv");
 }
 
 TEST(JobFile, MalformedJsonGivesLineAndColumn) {
@@ -135,7 +174,8 @@ TEST(JobFile, InputProblems) {
   EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {})"), "jobs[0].inputs", "exactly one of");
   EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"list": [1], "range": {"stop": 2}})"), "jobs[0].inputs",
                   "exactly one of");
-  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"lines": "x.txt"})"), "jobs[0].inputs.lines", "unknown key");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"lists": [1]})"), "jobs[0].inputs.lists",
+                  "did you mean \"list\"");
   EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"range": {"stop": 10, "step": -5}})"),
                   "jobs[0].inputs.range.step", "expected a positive integer, found -5");
   EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"range": {"stop": 10, "step": 0}})"),
@@ -146,8 +186,52 @@ TEST(JobFile, InputProblems) {
                   "empty");
   EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"range": {"stop": 2.5}})"), "jobs[0].inputs.range.stop",
                   "expected an integer");
-  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"range": {"stop": 100000000000}})"), "jobs[0].inputs.range",
-                  "at most");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"range": {"stop": 5, "by": 1}})"), "jobs[0].inputs.range.by",
+                  "unknown key");
+  // lines
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"lines": 3})"), "jobs[0].inputs.lines",
+                  "expected a file name or an object");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"lines": {"json": true}})"), "jobs[0].inputs.lines",
+                  "missing \"file\"");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"lines": {"file": "x", "json": "yes"}})"),
+                  "jobs[0].inputs.lines.json", "expected true or false, found a string \"yes\"");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"lines": {"file": "x", "format": "csv"}})"),
+                  "jobs[0].inputs.lines.format", "unknown key");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"lines": "no-such-file.txt"})"), "jobs[0].inputs.lines",
+                  "cannot open \"no-such-file.txt\": No such file or directory");
+  // glob
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"glob": ""})"), "jobs[0].inputs.glob", "expected a pattern");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"glob": "nothing-here-*.xyz"})"), "jobs[0].inputs.glob",
+                  "matches no file");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"glob": {"pattern": "*", "sort": true}})"),
+                  "jobs[0].inputs.glob.sort", "unknown key");
+  // product
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"product": {}})"), "jobs[0].inputs.product",
+                  "at least one axis");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"product": {"a": 3}})"), "jobs[0].inputs.product.a",
+                  "expected the axis values");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"product": {"a": []}})"), "jobs[0].inputs.product.a",
+                  "non-empty");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"product": {"a": {"product": {"b": [1]}}}})"),
+                  "jobs[0].inputs.product.a.product", "unknown key");
+  EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"product": {"a": {"range": {"stop": 0}}}})"),
+                  "jobs[0].inputs.product.a.range", "empty");
+}
+
+TEST(JobFile, UnreadableAndEmptyInputFiles) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("taskfarm-job-test-" + std::to_string(::getpid()));
+  fs::create_directories(dir / "sub");
+  std::ofstream(dir / "empty.txt") << "\n\n";
+  std::ofstream(dir / "bad.jsonl") << "{\"a\": 1}\n{nope}\n";
+  const std::string e1 = error_of(one_job(R"("task": "echo", "inputs": {"lines": "sub"})"), dir);
+  EXPECT_NE(e1.find("jobs[0].inputs.lines: cannot read \"sub\""), std::string::npos) << e1;
+  const std::string e2 = error_of(one_job(R"("task": "echo", "inputs": {"lines": "empty.txt"})"), dir);
+  EXPECT_NE(e2.find("jobs[0].inputs.lines: no inputs: \"empty.txt\" has no non-empty lines"), std::string::npos) << e2;
+  const std::string e3 = error_of(one_job(R"("task": "echo", "inputs": {"lines": {"file": "bad.jsonl", "json": true}})"), dir);
+  EXPECT_NE(e3.find("jobs[0].inputs.lines: input #1: line 2 of \"bad.jsonl\": invalid JSON"), std::string::npos) << e3;
+  EXPECT_EQ(error_of(one_job(R"("task": "echo", "inputs": {"glob": "*.txt"})"), dir), "no error");
+  fs::remove_all(dir);
 }
 
 TEST(JobFile, ArgumentsThatDoNotFitTheTask) {
@@ -162,13 +246,46 @@ TEST(JobFile, ArgumentsThatDoNotFitTheTask) {
                   "jobs[0].args", "expected 0 <= lo <= hi");
   EXPECT_ERROR_AT(one_job(R"("task": "count_primes", "inputs": {"list": [{"a": "x"}]}, "args": {"lo": "{a}*2", "hi": 5})"),
                   "jobs[0].args.lo", "needs integers");
+  // exec's argument
+  EXPECT_ERROR_AT(one_job(R"("task": "exec", "inputs": {"list": [{"argv": ["ls"], "timeout": "soon"}]})"),
+                  "jobs[0].inputs.list[0]", "expected a duration");
+  EXPECT_ERROR_AT(one_job(R"("task": "exec", "inputs": {"list": [{"argv": "ls -l"}]})"), "jobs[0].inputs.list[0]",
+                  "needs \"shell\": true");
+  EXPECT_ERROR_AT(one_job(R"("task": "exec", "inputs": {"list": [{"args": ["ls"]}]})"), "jobs[0].inputs.list[0]",
+                  "unknown field \"args\"");
+  EXPECT_ERROR_AT(one_job(R"("task": "exec", "inputs": {"list": [1]}, "args": {"argv": ["echo", {"n": "{}"}]})"),
+                  "jobs[0].args", "argv[1]: expected a string");
+  // Beyond the first checked items only the shape of the inputs is checked;
+  // the last item of a range is checked too (arithmetic overflows there).
+  EXPECT_ERROR_AT(one_job(R"("task": "sleep_ms", "inputs": {"range": {"start": 0, "stop": 9223372036854775807, "step": 1000000000000}},
+                             "args": "{}*2")"),
+                  "jobs[0].args", "overflows");
+  EXPECT_EQ(error_of(one_job(R"("task": "echo", "inputs": {"range": {"stop": 100000000000}})")), "no error");
+}
+
+TEST(JobFile, OnErrorProblems) {
+  const std::string job = R"("task": "echo", "inputs": {"list": [1]}, )";
+  EXPECT_ERROR_AT(one_job(job + R"("on_error": {"halt": "later"})"), "jobs[0].on_error.halt",
+                  "expected \"continue\", \"soon\" or \"now\", found \"later\"");
+  EXPECT_ERROR_AT(one_job(job + R"("on_error": {"fail": 2})"), "jobs[0].on_error.fail", "needs \"halt\"");
+  EXPECT_ERROR_AT(one_job(job + R"("on_error": {"halt": "soon", "fail": 0})"), "jobs[0].on_error.fail",
+                  "positive integer");
+  EXPECT_ERROR_AT(one_job(job + R"("on_error": {"halt": "soon", "fail": "150%"})"), "jobs[0].on_error.fail",
+                  "percentage");
+  EXPECT_ERROR_AT(one_job(job + R"("on_error": {"halt": "soon", "fail": "ten"})"), "jobs[0].on_error.fail",
+                  "found \"ten\"");
+  EXPECT_ERROR_AT(one_job(job + R"("on_error": {"halt": "soon", "retry": 1})"), "jobs[0].on_error.retry",
+                  "unknown key");
+  EXPECT_ERROR_AT(one_job(job + R"("on_error": "halt")"), "jobs[0].on_error", "expected an object");
 }
 
 TEST(JobFile, OutputProblems) {
   const std::string job = R"("task": "echo", "inputs": {"list": [1]})";
   EXPECT_ERROR_AT(one_job(job, R"("output": {"order": "random"})"), "output.order", "\"input\" or \"completion\"");
   EXPECT_ERROR_AT(one_job(job, R"("output": {"results": 3})"), "output.results", "expected a string");
-  EXPECT_ERROR_AT(one_job(job, R"("output": {"joblog": "x"})"), "output.joblog", "unknown key");
+  EXPECT_ERROR_AT(one_job(job, R"("output": {"log": "x"})"), "output.log", "unknown key");
+  EXPECT_ERROR_AT(one_job(job, R"("output": {"joblog": "-"})"), "output.joblog", "expected a file path");
+  EXPECT_ERROR_AT(one_job(job, R"("output": {"joblog": "a", "results": "a"})"), "output.joblog", "different files");
   const JobFile f = parse(one_job(job, R"("output": {"results": "-"})"));
   EXPECT_FALSE(f.output.results.has_value());
 }

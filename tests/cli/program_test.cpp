@@ -1,116 +1,14 @@
 // End to end: the real taskfarm program on job files in a temporary directory.
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include "support/test_support.hpp"
-
-extern char** environ;
+#include "program_support.hpp"
 
 namespace {
 
-namespace fs = std::filesystem;
-using nlohmann::json;
-
-struct Outcome {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::vector<json> parse_lines(const std::string& text) {
-  std::vector<json> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    out.push_back(json::parse(line));  // throws (fails the test) on a partial line
-  }
-  return out;
-}
-
-class Program : public taskfarm::test::LeakCheck {
- protected:
-  void SetUp() override {
-    LeakCheck::SetUp();
-    std::string tmpl = (fs::temp_directory_path() / "taskfarm-cli-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-    LeakCheck::TearDown();
-  }
-
-  fs::path write(const std::string& name, const std::string& text) {
-    const fs::path p = dir_ / name;
-    std::ofstream(p) << text;
-    return p;
-  }
-
-  // Starts taskfarm with `args`, stdout and stderr going to files in the
-  // directory; returns its pid (0 on failure).
-  pid_t start(const std::vector<std::string>& args) {
-    const fs::path out = dir_ / "stdout.txt", err = dir_ / "stderr.txt";
-    std::vector<std::string> all{TASKFARM_EXE};
-    all.insert(all.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid = 0;
-    const int rc = posix_spawn(&pid, TASKFARM_EXE, &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-      ADD_FAILURE() << "cannot start " << TASKFARM_EXE;
-      return 0;
-    }
-    return pid;
-  }
-
-  // Runs taskfarm with `args` to the end; stdout and stderr are captured.
-  Outcome run(const std::vector<std::string>& args) {
-    const fs::path out = dir_ / "stdout.txt", err = dir_ / "stderr.txt";
-    Outcome o;
-    const pid_t pid = start(args);
-    if (pid == 0) return o;
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    o.out = slurp(out);
-    o.err = slurp(err);
-    fs::remove(out);
-    fs::remove(err);
-    return o;
-  }
-
-  fs::path dir_;
-};
+using namespace taskfarm::test;
 
 TEST_F(Program, RunsAJobAndWritesOneLinePerInput) {
   const fs::path job = write("job.json", R"({
@@ -279,30 +177,13 @@ TEST_F(Program, OutputOverrideAndUnusableOutputs) {
   fs::create_directory(dir_ / "a-directory");
   const Outcome d = run({"run", job.string(), "-o", (dir_ / "a-directory").string()});
   EXPECT_EQ(d.exit_code, 2);
-  EXPECT_NE(d.err.find("--output"), std::string::npos) << d.err;
-}
-
-TEST_F(Program, AnInterruptedRunLeavesNoResultsFile) {
-  const fs::path job = write("job.json", R"({"pool": {"workers": 1},
-    "jobs": [{"task": "sleep_ms", "inputs": {"list": [60000, 60000]}, "chunksize": 1}],
-    "output": {"results": "out/r.jsonl"}})");
-  const pid_t pid = start({"run", job.string()});
-  ASSERT_NE(pid, 0);
-  // Wait (bounded) until the run has created its temporary results file.
-  bool started = false;
-  for (int i = 0; i < 1000 && !started; ++i) {
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir_ / "out", ec))
-      started = started || e.path().filename().string().find(".tmp-") != std::string::npos;
-    if (!started) ::usleep(10'000);
-  }
-  EXPECT_TRUE(started);
-  ::kill(pid, SIGINT);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) << status;
-  EXPECT_TRUE(fs::is_empty(dir_ / "out"));  // neither results nor the temporary file
+  EXPECT_NE(d.err.find("a-directory: is a directory"), std::string::npos) << d.err;
+  const Outcome j = run({"run", job.string(), "--joblog", (dir_ / "a-directory").string()});
+  EXPECT_EQ(j.exit_code, 2);
+  EXPECT_NE(j.err.find("joblog"), std::string::npos) << j.err;
+  const Outcome same = run({"run", job.string(), "-o", (dir_ / "x").string(), "--joblog", (dir_ / "x").string()});
+  EXPECT_EQ(same.exit_code, 2);
+  EXPECT_NE(same.err.find("different files"), std::string::npos) << same.err;
 }
 
 TEST_F(Program, MalformedJsonNamesLineAndColumn) {
@@ -322,6 +203,74 @@ TEST_F(Program, CommandLineMistakesExitTwo) {
   EXPECT_NE(t.err.find("--transport"), std::string::npos) << t.err;
   EXPECT_EQ(run({"run", job.string(), "--workers", "many"}).exit_code, 2);
   EXPECT_EQ(run({"run", (dir_ / "missing.json").string()}).exit_code, 2);
+  const struct {
+    std::vector<std::string> args;
+    const char* says;
+  } bad[] = {
+      {{"--workers", "5000"}, "--workers: at most 1024"},
+      {{"--start", "vfork"}, "--start: expected fork or spawn"},
+      {{"--timeout", "soon"}, "--timeout: expected a duration"},
+      {{"--retries", "-1"}, "--retries"},
+      {{"--retries", "5000"}, "--retries: at most 1000"},
+      {{"--progress", "sometimes"}, "--progress: expected auto, always or never"},
+      {{"--resume", "--resume-failed"}, "excludes"},
+      {{"--resume"}, "--resume needs a joblog"},
+      {{"--joblog", "-"}, "--joblog: expected a file name"},
+      {{"--frobnicate"}, "frobnicate"},
+  };
+  for (const auto& b : bad) {
+    std::vector<std::string> args{"run", job.string()};
+    args.insert(args.end(), b.args.begin(), b.args.end());
+    const Outcome o = run(args);
+    EXPECT_EQ(o.exit_code, 2) << b.args[0];
+    EXPECT_NE(o.err.find(b.says), std::string::npos) << b.args[0] << ": " << o.err;
+    EXPECT_TRUE(o.out.empty()) << o.out;  // nothing ran
+  }
+}
+
+TEST_F(Program, OverridesTakePrecedence) {
+  const fs::path job = write("job.json", R"({"pool": {"workers": 1, "task_timeout": "1h", "max_retries": 0},
+    "jobs": [{"task": "sleep_ms", "inputs": {"list": [60000, 1]}, "chunksize": 1},
+             {"name": "crash", "task": "crash", "inputs": {"list": [null]}}]})");
+  // --timeout ends the long task; --retries re-runs the crashing one; --workers 2
+  // is visible in the summary; --transport and --start are used.
+  const Outcome o = run({"run", job.string(), "--timeout", "300ms", "--retries", "2", "--workers", "2",
+                         "--transport", "socket", "--start", "spawn"});
+  EXPECT_EQ(o.exit_code, 1) << o.err;
+  const auto lines = parse_lines(o.out);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0]["status"], "timeout");
+  EXPECT_EQ(lines[1]["status"], "ok");
+  EXPECT_EQ(lines[2]["status"], "lost");
+  EXPECT_EQ(lines[2]["attempts"], 3);  // the first run and two retries
+  EXPECT_NE(o.err.find("2 workers"), std::string::npos) << o.err;
+}
+
+TEST_F(Program, DryRunPrintsWhatWouldRunAndWritesNothing) {
+  const fs::path job = write("job.json", R"({
+    "jobs": [{"name": "cmds", "task": "exec", "inputs": {"list": ["a b", "c"]}, "args": ["echo", "{}", "#{#}"]},
+             {"name": "nums", "task": "echo", "inputs": {"range": {"stop": 2}}, "args": {"n": "{}*10"}}],
+    "output": {"results": "out/r.jsonl", "joblog": "out/j.tsv"}})");
+  const Outcome o = run({"run", job.string(), "--dry-run"});
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out, "cmds\t0\techo 'a b' '#0'\ncmds\t1\techo c '#1'\nnums\t0\techo {\"n\":0}\nnums\t1\techo {\"n\":10}\n");
+  EXPECT_FALSE(fs::exists(dir_ / "out"));
+}
+
+TEST_F(Program, ProgressLineOnlyWhenAskedOrOnATerminal) {
+  const fs::path job = write("job.json", R"({"jobs": [{"task": "sleep_ms", "inputs": {"list": [300, 300, 300]}}],
+                                            "pool": {"workers": 1}})");
+  const Outcome quiet = run({"run", job.string(), "--output", (dir_ / "r1").string()});  // stderr is a file: auto = off
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.err;
+  EXPECT_EQ(quiet.err.find('\r'), std::string::npos) << quiet.err;
+  EXPECT_NE(quiet.err.find("3 tasks, 3 ok"), std::string::npos) << quiet.err;  // the summary, always
+  const Outcome loud = run({"run", job.string(), "--output", (dir_ / "r2").string(), "--progress", "always"});
+  ASSERT_EQ(loud.exit_code, 0) << loud.err;
+  EXPECT_NE(loud.err.find("\rsleep_ms: "), std::string::npos) << loud.err;
+  EXPECT_NE(loud.err.find("/3 ("), std::string::npos) << loud.err;
+  EXPECT_NE(loud.err.find("tasks/s"), std::string::npos) << loud.err;
+  const Outcome never = run({"run", job.string(), "--output", (dir_ / "r3").string(), "--progress", "never"});
+  EXPECT_EQ(never.err.find('\r'), std::string::npos) << never.err;
 }
 
 TEST_F(Program, ValidateTasksVersionHelp) {
@@ -340,9 +289,21 @@ TEST_F(Program, ValidateTasksVersionHelp) {
   EXPECT_EQ(ver.exit_code, 0);
   EXPECT_EQ(ver.out.rfind("taskfarm ", 0), 0u);
 
+  for (const char* cmd : {"run", "validate", "tasks"}) {
+    const Outcome h = run({cmd, "--help"});
+    EXPECT_EQ(h.exit_code, 0) << cmd;
+    EXPECT_NE(h.out.find("Examples:"), std::string::npos) << cmd << ": " << h.out;
+  }
   const Outcome h = run({"--help"});
   EXPECT_EQ(h.exit_code, 0);
   EXPECT_NE(h.out.find("Examples:"), std::string::npos);
+  const Outcome rh = run({"run", "--help"});
+  for (const char* opt : {"--workers", "--transport", "--start", "--timeout", "--retries", "--output", "--joblog",
+                          "--resume", "--resume-failed", "--dry-run", "--progress"})
+    EXPECT_NE(rh.out.find(opt), std::string::npos) << opt;
+  const Outcome tasks = run({"tasks"});
+  EXPECT_NE(tasks.out.find("exec"), std::string::npos);
+  EXPECT_NE(tasks.out.find("\"argv\": [string, ...]"), std::string::npos) << tasks.out;
 }
 
 }  // namespace

@@ -6,7 +6,10 @@
 //     taskfarm::init(argc, argv);
 //     return taskfarm::cli::main(argc, argv);
 //   }
+//
+// (examples/custom_runner.cpp is a complete one).
 
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <iosfwd>
@@ -18,24 +21,35 @@
 namespace taskfarm::cli {
 
 inline constexpr int kExitOk = 0;           // every task succeeded
-inline constexpr int kExitTasksFailed = 1;  // some task failed (or the run itself broke)
+inline constexpr int kExitTasksFailed = 1;  // some task failed, a job halted, or the run itself broke
 inline constexpr int kExitUsage = 2;        // invalid job file or command line; nothing ran
+inline constexpr int kExitInterrupted = 130;  // Ctrl-C (128 + the signal: 143 for SIGTERM, 129 for SIGHUP)
 
 // Parses the command line, runs the command, returns the process exit code.
 // Never throws.
 int main(int argc, char** argv);
 
-// Command-line settings that take precedence over the job file.
-struct RunOverrides {
+enum class Resume { none, unfinished, failed };  // --resume, --resume-failed
+enum class ProgressMode { automatic, always, never };
+
+// Command-line settings; those set take precedence over the job file.
+struct RunOptions {
   std::optional<std::size_t> workers;
   std::optional<Transport> transport;
+  std::optional<Start> start;
+  std::optional<std::chrono::milliseconds> timeout;  // pool.task_timeout
+  std::optional<unsigned> retries;                   // pool.max_retries
   std::optional<std::string> output;  // "-" = standard output; relative to the working directory
+  std::optional<std::string> joblog;  // relative to the working directory
+  Resume resume = Resume::none;
+  bool dry_run = false;                // print what would run, run nothing, write nothing
+  ProgressMode progress = ProgressMode::automatic;  // automatic: when stderr is a terminal
 };
 
-// `taskfarm run`: validates the whole file (nothing starts on an error), runs
-// its jobs one after another on one pool, writes the results and a summary
-// (to `log`). Returns an exit code as above. Never throws.
-int run_job_file(const std::filesystem::path& file, const RunOverrides& overrides, std::ostream& log);
+// `taskfarm run`: validates the file (nothing starts on an error), runs its
+// jobs one after another on one pool, writes the results, the joblog and a
+// summary (to `log`). Returns an exit code as above. Never throws.
+int run_job_file(const std::filesystem::path& file, const RunOptions& options, std::ostream& log);
 
 // `taskfarm validate`: the checks of run, without running. Prints what would
 // run to `out`, problems to `log`. Returns kExitOk or kExitUsage.

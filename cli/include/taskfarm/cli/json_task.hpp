@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <limits>
 #include <map>
@@ -43,6 +44,25 @@ namespace taskfarm::cli {
 
 using json = nlohmann::json;
 
+// A task's own verdict on a value it returned: the task ran to the end, but the
+// value says it failed (exec: the command exited with a non-zero code). The
+// result line then gets this status and error, and keeps the value.
+struct JsonVerdict {
+  std::string status = "failed";  // "failed" or "timeout"
+  std::string type;               // e.g. "exec.exit"
+  std::string message;            // e.g. "exited with code 3"
+};
+
+// What a joblog line says about one finished task, in GNU parallel's columns.
+// The defaults (no hook): Exitval 0 when it succeeded and 1 when not, Signal 0,
+// Send and Receive the sizes of the encoded argument and result.
+struct JoblogFacts {
+  std::int64_t exitval = 0;
+  int signal = 0;
+  std::optional<std::uint64_t> send;     // bytes sent to the task
+  std::optional<std::uint64_t> receive;  // bytes received from it
+};
+
 // What the CLI knows about one JSON-callable task.
 struct JsonAdapter {
   std::string name;
@@ -58,6 +78,11 @@ struct JsonAdapter {
   // Optional: one line for the run summary from the values of a job's
   // successful tasks (e.g. "primes found: 455052511"); empty function = none.
   std::function<std::string(std::span<const json> values)> summarize;
+  // Optional hooks; an empty function means "none" (see JsonTaskInfo).
+  std::function<void(json& arg, const std::filesystem::path& job_dir)> prepare;
+  std::function<std::optional<JsonVerdict>(const json& value)> verdict;
+  std::function<std::string(const json& arg)> command;
+  std::function<void(const json& value, JoblogFacts& facts)> facts;
 };
 
 // Adds an adapter to the table. A name already present keeps its first adapter
@@ -170,12 +195,26 @@ T json_to_arg(const json& j) {
   }
 }
 
-// Optional details of a JsonTask. Empty shapes are derived from the types.
+// Optional details of a JsonTask. Empty shapes are derived from the types; every
+// hook may be left empty.
 struct JsonTaskInfo {
   std::string arg_shape;
   std::string result_shape;
   std::string description;
+  // One line for the run summary from the values of a job's successful tasks.
   std::function<std::string(std::span<const json> values)> summarize;
+  // Called on every expanded argument before it is encoded (not for the resume
+  // hash), with the job file's directory: fills in defaults that depend on
+  // where the job file is (exec: its working directory). May throw
+  // std::invalid_argument, like encoding.
+  std::function<void(json& arg, const std::filesystem::path& job_dir)> prepare;
+  // The task's verdict on a value it returned (nullopt: it succeeded).
+  std::function<std::optional<JsonVerdict>(const json& value)> verdict;
+  // The argument as a command line, for the joblog's Command column and
+  // `taskfarm run --dry-run` (default: "<task> <argument as JSON>").
+  std::function<std::string(const json& arg)> command;
+  // Fills the joblog columns Exitval, Signal, Send, Receive from a value.
+  std::function<void(const json& value, JoblogFacts& facts)> facts;
 };
 
 template <class Signature>
@@ -209,6 +248,10 @@ class JsonTask<R(Args...)> : public Task<R(Args...)> {
       }
     };
     a.summarize = std::move(info.summarize);
+    a.prepare = std::move(info.prepare);
+    a.verdict = std::move(info.verdict);
+    a.command = std::move(info.command);
+    a.facts = std::move(info.facts);
     token_ = register_json_adapter(std::move(a));
   }
 
