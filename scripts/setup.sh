@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  g++ cmake make                 # toolchain
+  g++ cmake make ninja-build     # toolchain
   libboost-dev                   # Boost.Interprocess (header-only)
   libcereal-dev                  # serialization
   nlohmann-json3-dev             # job files, results

@@ -278,7 +278,7 @@ std::uint64_t parse_size(const std::string& text) {
 int main(int argc, char** argv) {
   CLI::App app{"Benchmarks taskfarm's IPC transports against the raw OS mechanisms, and its pool "
                "against Python's multiprocessing, in one run.",
-               argc > 0 ? argv[0] : "taskfarm-bench"};
+               argc > 0 ? argv[0] : "taskfarm bench"};
   BenchOptions o;
   bool quick = false, full = false, no_python = false, no_pin = false, no_spawn = false, quiet = false;
   std::vector<std::string> transports, sizes, suites;

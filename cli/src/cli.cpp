@@ -104,11 +104,52 @@ void print_tasks(std::ostream& out) {
   }
 }
 
+namespace {
+
+struct ExternalCommand {
+  std::string name, description;
+  CommandEntry entry;
+};
+
+std::vector<ExternalCommand>& external_commands() {
+  static std::vector<ExternalCommand> commands;
+  return commands;
+}
+
+// Runs an external command with argv[0] = "<program> <name>" and its own arguments.
+int run_external(const ExternalCommand& command, int argc, char** argv) {
+  std::string argv0 = std::string(argc > 0 ? argv[0] : "taskfarm") + " " + command.name;
+  std::vector<char*> args{argv0.data()};
+  for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
+  args.push_back(nullptr);
+  try {
+    return command.entry(static_cast<int>(args.size() - 1), args.data());
+  } catch (const std::exception& e) {
+    std::cerr << "taskfarm " << command.name << ": " << e.what() << "\n";
+    return kExitTasksFailed;
+  }
+}
+
+}  // namespace
+
+void add_command(std::string name, std::string description, CommandEntry entry) {
+  auto& commands = external_commands();
+  std::erase_if(commands, [&](const ExternalCommand& c) { return c.name == name; });
+  commands.push_back({std::move(name), std::move(description), entry});
+}
+
 int main(int argc, char** argv) {
   link_builtin_tasks();
+  // An external command owns its whole command line (its own options and --help).
+  if (argc >= 2) {
+    for (const auto& command : external_commands())
+      if (command.name == argv[1]) return run_external(command, argc, argv);
+  }
   CLI::App app{"taskfarm: run tasks on a pool of worker processes", "taskfarm"};
   app.footer(kExamples);
   app.require_subcommand(1);
+  for (const auto& command : external_commands())
+    app.add_subcommand(command.name, command.description + " (see taskfarm " + command.name + " --help)");
 
   std::string run_file;
   std::size_t workers = 0;

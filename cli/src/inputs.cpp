@@ -91,9 +91,13 @@ class LinesCursor final : public InputCursor {
         }
         try {
           item = json::parse(text);
-        } catch (const json::parse_error& e) {
+        } catch (const json::exception& e) {
+          // parse_error, or out_of_range for a number too large ("1e999").
           std::string what = e.what();
-          if (auto p = what.find(": "); p != std::string::npos) what.erase(0, p + 2);
+          if (auto p = what.find(": "); p != std::string::npos)
+            what.erase(0, p + 2);
+          else if (auto q = what.find("] "); q != std::string::npos)
+            what.erase(0, q + 2);
           problem = where() + ": invalid JSON: " + what;
           return Next::bad;
         }

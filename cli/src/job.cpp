@@ -106,7 +106,11 @@ std::chrono::milliseconds expect_duration(const json& j, const std::string& path
   if (j.is_number_integer()) {
     if (!j.is_number_unsigned() && j.get<std::int64_t>() < 0)
       throw JobError(path, "a duration must not be negative, found " + j.dump());
-    return parse_duration(std::to_string(j.get<std::uint64_t>()) + "ms");
+    try {
+      return parse_duration(std::to_string(j.get<std::uint64_t>()) + "ms");
+    } catch (const std::invalid_argument& e) {  // more than 366 days
+      throw JobError(path, e.what());
+    }
   }
   if (!j.is_string())
     throw JobError(path, "expected a duration such as \"30s\" or an integer of milliseconds, found " +
@@ -464,11 +468,9 @@ JobFile parse_job(const json& doc, const std::filesystem::path& base_dir, const 
 
 JobFile parse_job_text(std::string_view text, const std::filesystem::path& base_dir) {
   json doc;
-  try {
-    doc = json::parse(text.begin(), text.end());
-  } catch (const json::parse_error& e) {
-    // e.byte is the 1-based offset of the character where parsing stopped.
-    const std::size_t stop = std::min<std::size_t>(e.byte == 0 ? 0 : e.byte - 1, text.size());
+  // "line L, column C" of the 0-based offset `stop` in the text.
+  const auto position = [text](std::size_t stop) {
+    stop = std::min(stop, text.size());
     std::size_t line = 1, column = 1;
     for (std::size_t i = 0; i < stop; ++i) {
       if (text[i] == '\n') {
@@ -478,10 +480,28 @@ JobFile parse_job_text(std::string_view text, const std::filesystem::path& base_
         ++column;
       }
     }
+    return "line " + std::to_string(line) + ", column " + std::to_string(column);
+  };
+  try {
+    doc = json::parse(text.begin(), text.end());
+  } catch (const json::parse_error& e) {
+    // e.byte is the 1-based offset of the character where parsing stopped.
     std::string detail = e.what();
     if (auto p = detail.find(": "); p != std::string::npos) detail.erase(0, p + 2);
-    throw JobError("", "invalid JSON at line " + std::to_string(line) + ", column " + std::to_string(column) +
-                           ": " + detail);
+    throw JobError("", "invalid JSON at " + position(e.byte == 0 ? 0 : e.byte - 1) + ": " + detail);
+  } catch (const json::exception& e) {
+    // Well-formed, but a value JSON cannot hold: a number too large for a
+    // double ("1e999" is out_of_range.406, "number overflow parsing '1e999'").
+    std::string detail = e.what();
+    if (auto p = detail.find("] "); p != std::string::npos) detail.erase(0, p + 2);
+    std::string at;
+    if (const auto q = detail.find('\''); q != std::string::npos) {
+      const auto q2 = detail.find('\'', q + 1);
+      if (q2 != std::string::npos && q2 > q + 1)
+        if (const auto where = text.find(detail.substr(q + 1, q2 - q - 1)); where != std::string_view::npos)
+          at = " at " + position(where);
+    }
+    throw JobError("", "invalid JSON" + at + ": " + detail);
   }
   // The key order matters only for the axes of a product.
   if (text.find("\"product\"") != std::string_view::npos) {

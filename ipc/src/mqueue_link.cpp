@@ -39,11 +39,13 @@ std::error_code allocate_named(const std::string& name) {
   return {};
 }
 
-// Messages in `q`, or `fallback` if its lock could not be taken (see the header).
-std::size_t queued(bip::message_queue& q, std::size_t fallback) noexcept {
+// Messages in `q`, or `fallback` if its lock could not be taken (see the header);
+// `timed_out` records that.
+std::size_t queued(bip::message_queue& q, std::size_t fallback, bool& timed_out) noexcept {
   try {
     return q.get_num_msg();
   } catch (...) {
+    timed_out = true;
     return fallback;
   }
 }
@@ -65,7 +67,8 @@ class MqueueLink final : public Link {
         assembler_(max_frame_bytes) {}
 
   ~MqueueLink() override {
-    (void)flush();  // what fits without blocking; the rest is lost, as with a closed pipe
+    // What fits without blocking; the rest is lost, as with a closed pipe.
+    if (!stuck()) (void)flush();
     sync_.close();
     // A live worker that has not opened the queues yet still needs their names
     // (it removes them itself when it opens them); otherwise they go now.
@@ -100,6 +103,7 @@ class MqueueLink final : public Link {
   }
 
   std::error_code flush() override {
+    if (stuck()) return Errc::peer_gone;
     bool sent = false;
     while (!out_.empty()) {
       const auto f = out_.front();
@@ -109,6 +113,8 @@ class MqueueLink final : public Link {
         ok = out_q_->try_send(f.data(), n, 0);
       } catch (...) {
         ok = false;  // the queue's lock timed out: treat it as full, check the peer below
+        lock_timed_out_ = true;
+        if (stuck()) return Errc::peer_gone;
       }
       if (!ok) break;
       out_.consume(n);
@@ -124,9 +130,11 @@ class MqueueLink final : public Link {
   }
 
   bool has_pending_output() const noexcept override { return !out_.empty(); }
+  std::size_t pending_output_bytes() const noexcept override { return out_.size(); }
 
   std::error_code try_receive(Frame& out) override {
     if (broken_) return broken_;
+    if (stuck()) return broken_ = Errc::peer_gone;
     sync_.disarm();
     bool checked_peer = false;
     for (;;) {
@@ -153,6 +161,8 @@ class MqueueLink final : public Link {
         ok = in_q_->try_receive(in_msg_.data(), in_msg_.size(), got, prio);
       } catch (...) {
         ok = false;  // lock timeout: see below whether the peer is still there
+        lock_timed_out_ = true;
+        if (stuck()) return broken_ = Errc::peer_gone;
       }
       if (ok) {
         sync_.wake_peer();  // a slot is free for a producer that waits for space
@@ -173,11 +183,12 @@ class MqueueLink final : public Link {
   int writable_fd() const noexcept override { return -1; }
 
   bool prepare_wait() noexcept override {
-    if (broken_ || sync_.peer_known_gone()) return false;
+    if (broken_ || sync_.peer_known_gone() || stuck()) return false;
     if (in_pos_ < in_len_) return false;  // more frames in the last message
     sync_.arm(kSleepBell);
     if (in_ready() || (!out_.empty() && out_ready()) || sync_.peer_closed()) {
       sync_.disarm();
+      (void)stuck();  // a re-check that timed out on a dead peer's lock: no more waiting on it
       return false;
     }
     return true;
@@ -212,8 +223,23 @@ class MqueueLink final : public Link {
  private:
   // The re-checks after arming: they take the queue's mutex, which orders them
   // against the peer's send/receive (see flush()).
-  bool in_ready() const noexcept { return queued(*in_q_, 1) > 0; }
-  bool out_ready() const noexcept { return queued(*out_q_, 0) < kMqueueDepth; }
+  bool in_ready() const noexcept { return queued(*in_q_, 1, lock_timed_out_) > 0; }
+  bool out_ready() const noexcept { return queued(*out_q_, 0, lock_timed_out_) < kMqueueDepth; }
+
+  // True once a queue's lock could not be taken in time and the peer is gone:
+  // it died holding the lock (Boost's mutexes are not robust), so the lock stays
+  // taken for good. What the queues hold is out of reach, and every further call
+  // would wait out the lock timeout again -- in the master, stalling every
+  // worker of the pool -- so the link is treated as ended from then on. A lock
+  // timeout with a live peer (it was descheduled holding the lock) only means
+  // "try again".
+  bool stuck() noexcept {
+    if (dead_lock_) return true;
+    if (!lock_timed_out_) return false;
+    lock_timed_out_ = false;
+    if (sync_.check_peer_gone(true)) dead_lock_ = true;
+    return dead_lock_;
+  }
 
   void remove_names() noexcept {
     for (auto& n : names_) {
@@ -238,6 +264,8 @@ class MqueueLink final : public Link {
   std::size_t in_len_ = 0;
   FrameAssembler assembler_;
   std::error_code broken_;
+  mutable bool lock_timed_out_ = false;  // a queue's lock timed out since stuck() last looked
+  bool dead_lock_ = false;               // see stuck()
 };
 
 // Creates one queue under a fresh name, and reserves its memory.

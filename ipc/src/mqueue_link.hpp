@@ -27,7 +27,9 @@
 // would leave it locked forever. taskfarm_ipc is built with
 // BOOST_INTERPROCESS_ENABLE_TIMEOUT_WHEN_LOCKING (see ipc/CMakeLists.txt), so such
 // a lock throws after a timeout; the link then checks its peer and reports
-// peer_gone instead of hanging.
+// peer_gone instead of hanging, and never waits on that lock again. What the dead
+// peer had queued is out of reach then (a master charges the death to the oldest
+// item it has no result for, which may have finished).
 
 #include <cstddef>
 #include <memory>

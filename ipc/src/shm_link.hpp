@@ -90,6 +90,7 @@ class ShmLink final : public Link {
   bool has_pending_output() const noexcept override {
     return !pending_.empty() || head_ != published_;
   }
+  std::size_t pending_output_bytes() const noexcept override { return pending_.size(); }
   std::error_code try_receive(Frame& out) override;
   int readable_fd() const noexcept override { return sync_.fd(); }
   int writable_fd() const noexcept override { return -1; }  // space is announced by the doorbell

@@ -163,6 +163,22 @@ std::error_code StreamLink::fill() {
   }
 }
 
+std::error_code StreamLink::receive_for(Frame& out, Clock::duration timeout) {
+  auto deadline = Clock::time_point::max();
+  if (timeout != Clock::duration::max()) {
+    const auto now = Clock::now();
+    deadline = timeout >= deadline - now ? deadline : now + timeout;
+  }
+  bool wait_first = !broken_ && !reading_large_ && in_begin_ == in_end_ && timeout > Clock::duration::zero();
+  for (;;) {
+    if (wait_first)
+      if (auto w = wait_until(false, deadline)) return w;
+    auto ec = try_receive(out);
+    if (ec != Errc::would_block) return ec;
+    wait_first = true;
+  }
+}
+
 std::error_code StreamLink::try_receive(Frame& out) {
   if (broken_) return broken_;
   for (;;) {

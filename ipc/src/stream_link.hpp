@@ -29,7 +29,11 @@ class StreamLink final : public Link {
                            Flush flush) override;
   std::error_code flush() override;
   bool has_pending_output() const noexcept override { return out_pos_ < out_.size(); }
+  std::size_t pending_output_bytes() const noexcept override { return out_.size() - out_pos_; }
   std::error_code try_receive(Frame& out) override;
+  // Waits for the descriptor first when nothing is buffered: a blocking receive
+  // costs poll + read, not read (EAGAIN) + poll + read.
+  std::error_code receive_for(Frame& out, Clock::duration timeout) override;
   int readable_fd() const noexcept override { return rfd_.get(); }
   // Frames already read into the buffer do not make the descriptor readable.
   bool prepare_wait() noexcept override;

@@ -24,12 +24,23 @@ void Batch::complete(std::size_t i, Outcome&& o) {
   if (observable_) {
     // Under mu_, so that add_listener() sees every item either as done (and
     // calls the listener itself) or as not done (and gets called here): once.
-    std::lock_guard lock(mu_);
-    state_[i].store(done, std::memory_order_release);
-    for (auto& l : listeners_) l(i);
-  } else {
-    state_[i].store(done, std::memory_order_release);  // pairs with is_done()'s acquire
+    // Once the last item is done no listener can be called again: they are
+    // dropped, which also breaks the cycle of a future's callback that holds
+    // the future (and so this batch). They are destroyed outside the lock, as
+    // their captures may own futures and batches.
+    std::vector<Listener> finished;
+    {
+      std::lock_guard lock(mu_);
+      state_[i].store(done, std::memory_order_release);
+      for (auto& l : listeners_) l(i);
+      if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        finished.swap(listeners_);
+        cv_.notify_all();
+      }
+    }
+    return;  // `finished` may hold the last owner of this batch: nothing after it
   }
+  state_[i].store(done, std::memory_order_release);  // pairs with is_done()'s acquire
   if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     std::lock_guard lock(mu_);  // a waiter between its check and its sleep holds mu_
     cv_.notify_all();
@@ -66,7 +77,7 @@ bool Batch::add_listener(Listener listener) {
   std::lock_guard lock(mu_);
   for (std::size_t i = 0; i < size(); ++i)
     if (is_done(i)) listener(i);
-  listeners_.push_back(std::move(listener));
+  if (!all_done()) listeners_.push_back(std::move(listener));  // else never called again
   return true;
 }
 

@@ -32,8 +32,16 @@ namespace {
 constexpr std::uint64_t kTargetQueueNs = 2'000'000;
 constexpr std::size_t kMinWindow = 2;
 constexpr std::size_t kMaxWindow = 4096;
+// Back-pressure: a worker whose link already holds this much unsent output gets
+// nothing more until it has read some. Large payloads then flow one or two at a
+// time instead of piling up (copied) in the link's buffer while the worker reads
+// the first; small frames are far below it and still coalesce.
+constexpr std::size_t kMaxPendingOutputBytes = 256 * 1024;
 // A worker whose link ended gets this long to be reported dead before it is killed.
 constexpr auto kLinkGoneGrace = std::chrono::seconds(1);
+// Replacements of a slot whose workers are killed from outside before they are
+// ready, in a row, before the pool gives up (see worker_exited).
+constexpr unsigned kMaxKilledBeforeReady = 50;
 
 std::size_t cpu_count() {
   cpu_set_t set;
@@ -396,6 +404,7 @@ void PoolCore::schedule() {
     for (std::size_t k = 0; k < n && (!runq_.empty() || !retryq_.empty()); ++k) {
       Worker& w = workers_[(rr_ + k) % n];
       if (w.state != WState::ready || w.link_dead || w.inflight.size() >= win) continue;
+      if (w.link->pending_output_bytes() >= kMaxPendingOutputBytes) continue;
       if (send_chunk(w)) progress = true;
     }
     rr_ = (rr_ + 1) % n;
@@ -477,6 +486,7 @@ void PoolCore::on_frame(Worker& w, Frame& f) {
       if (w.state == WState::starting || w.state == WState::spawning) {
         w.state = WState::ready;
         w.said_hello = true;
+        w.killed_before_ready = 0;
         w.link->peer_attached();
       }
       return;
@@ -590,8 +600,20 @@ void PoolCore::worker_exited(Worker& w, int status) {
   w.state = WState::empty;
   stats_->set_pid(w.slot, 0);
   if (terminating_ || broken_) return;
+  // Killed from outside (SIGKILL/SIGTERM the master did not send: an operator,
+  // the OOM killer, a chaos test) before it was ready: that says nothing about
+  // its replacement, which is started as for any other death -- but only so
+  // many times in a row per slot, so that something that kills every start
+  // cannot make the pool fork forever.
+  const bool killed_from_outside = (sig == SIGKILL || sig == SIGTERM) && w.cause.empty();
+  if (!was_ready && killed_from_outside && ++w.killed_before_ready <= kMaxKilledBeforeReady) {
+    if (shutdown_sent_) return;
+    stats_->restarted(w.slot);
+    spawn(w);
+    return;
+  }
   if (!was_ready) {
-    // Dying before it is ready is systematic (cannot attach, missing
+    // Any other death before it is ready is systematic (cannot attach, missing
     // taskfarm::init in a spawned program, crashing initializer): restarting it
     // would spin forever. The pool fails its work instead.
     std::string hint;
@@ -601,6 +623,8 @@ void PoolCore::worker_exited(Worker& w, int status) {
                  : " (could not attach to its link)";
     else if (code == worker::kExitInitializerFailed)
       hint = " (its initializer failed)";
+    else if (killed_from_outside)
+      hint = " (" + std::to_string(w.killed_before_ready) + " times in a row)";
     set_broken(std::make_exception_ptr(Error("worker " + std::to_string(w.slot) + " (pid " +
                                              std::to_string(pid) + ") " + how +
                                              " before it was ready" + hint + "; the pool cannot run tasks")));

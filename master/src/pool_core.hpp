@@ -72,6 +72,7 @@ class PoolCore {
     bool link_dead = false;            // nothing more is sent on the link
     bool recv_broken = false;          // nothing more can be read from it (garbage)
     bool said_hello = false;
+    unsigned killed_before_ready = 0;  // in a row, by SIGKILL/SIGTERM from outside (not reset by spawn)
     std::string cause;                 // why the master killed it, if it did
     bool timed_out = false;            // killed for task_timeout
     Clock::time_point front_since{};   // when inflight.front() started running (estimate)

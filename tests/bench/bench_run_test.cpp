@@ -53,9 +53,9 @@ std::string slurp(const fs::path& p) {
   return s.str();
 }
 
-// Runs taskfarm-bench with `args`; stdout and stderr are captured in `dir`.
+// Runs `taskfarm bench` with `args`; stdout and stderr are captured in `dir`.
 Outcome run_bench(const std::vector<std::string>& args, const fs::path& dir) {
-  std::vector<std::string> all{TASKFARM_BENCH_EXE};
+  std::vector<std::string> all{TASKFARM_EXE, "bench"};  // `taskfarm bench`
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : all) argv.push_back(a.data());

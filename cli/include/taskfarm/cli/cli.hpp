@@ -29,6 +29,14 @@ inline constexpr int kExitInterrupted = 130;  // Ctrl-C (128 + the signal: 143 f
 // Never throws.
 int main(int argc, char** argv);
 
+// Adds a command that is a program of its own (`taskfarm bench` is one: the
+// taskfarm program registers taskfarm::bench::main when the benchmarks are
+// built). main() hands it everything after its name, with argv[0] set to
+// "<program> <name>", and returns what it returns; `--help` lists it. Call
+// before main(); a second command of the same name replaces the first.
+using CommandEntry = int (*)(int argc, char** argv);
+void add_command(std::string name, std::string description, CommandEntry entry);
+
 enum class Resume { none, unfinished, failed };  // --resume, --resume-failed
 enum class ProgressMode { automatic, always, never };
 

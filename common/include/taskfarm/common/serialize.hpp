@@ -77,10 +77,25 @@ template <class T>
 void CEREAL_SAVE_FUNCTION_NAME(OutputArchive& ar, const T& t) {
   ar.save_binary(std::addressof(t), sizeof t);
 }
+// A bool on the wire is one byte, 0 or 1. Any other byte is corrupt data: copied
+// into a bool as it is, it would make every later read of that bool undefined.
+inline bool bool_from_wire(unsigned char b) {
+  if (b > 1)
+    throw SerializationError("corrupt data: a bool must be 0 or 1, found " + std::to_string(b));
+  return b != 0;
+}
+
 template <class T>
   requires std::is_arithmetic_v<T>
 void CEREAL_LOAD_FUNCTION_NAME(InputArchive& ar, T& t) {
-  ar.load_binary(std::addressof(t), sizeof t);
+  if constexpr (std::is_same_v<T, bool>) {
+    static_assert(sizeof(bool) == 1, "a bool is one byte on the wire");
+    unsigned char b = 0;
+    ar.load_binary(&b, 1);
+    t = bool_from_wire(b);
+  } else {
+    ar.load_binary(std::addressof(t), sizeof t);
+  }
 }
 template <class T>
 void CEREAL_SAVE_FUNCTION_NAME(OutputArchive& ar, const cereal::NameValuePair<T>& t) {
@@ -147,7 +162,11 @@ void fast_decode(std::span<const std::byte> in, std::size_t& pos, T& v) {
       throw SerializationError("truncated data: needed " + std::to_string(n) + " more bytes, " +
                                std::to_string(in.size() - pos) + " left");
   };
-  if constexpr (std::is_arithmetic_v<T>) {
+  if constexpr (std::is_same_v<T, bool>) {
+    need(1);
+    v = bool_from_wire(static_cast<unsigned char>(in[pos]));
+    pos += 1;
+  } else if constexpr (std::is_arithmetic_v<T>) {
     need(sizeof v);
     std::memcpy(&v, in.data() + pos, sizeof v);
     pos += sizeof v;

@@ -45,6 +45,10 @@ class Link {
   // when some is. Errors: peer_gone, closed, OS errors.
   [[nodiscard]] virtual std::error_code flush() = 0;
   [[nodiscard]] virtual bool has_pending_output() const noexcept = 0;
+  // Bytes handed to try_send that the channel has not taken yet (held by the
+  // link until the peer makes room). Senders use it for back-pressure: past a
+  // few frames' worth, sending more only grows this buffer.
+  [[nodiscard]] virtual std::size_t pending_output_bytes() const noexcept = 0;
 
   // Takes the next whole frame if one has arrived, without blocking: ok,
   // would_block, peer_gone (clean end of stream or dead peer), protocol_error
