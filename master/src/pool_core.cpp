@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include "pidfd.hpp"
 #include <sys/wait.h>
 #include <unistd.h>
@@ -225,6 +226,17 @@ void PoolCore::spawn(Worker& w) {
     w.state = WState::empty;
     return;
   }
+  // A fresh status record per process (status.hpp), handed over with the link.
+  w.status.reset();
+  if (ipc::UniqueFd sfd(::memfd_create("taskfarm-status", MFD_CLOEXEC));
+      sfd && ::ftruncate(sfd.get(), worker::kStatusBytes) == 0) {
+    void* p = ::mmap(nullptr, worker::kStatusBytes, PROT_READ | PROT_WRITE, MAP_SHARED, sfd.get(), 0);
+    if (p != MAP_FAILED) {
+      w.status.reset(new (p) worker::WorkerStatus);
+      pair.worker.set(worker::kStatusFdParam, std::to_string(pair.worker.fds.size()));
+      pair.worker.fds.push_back(sfd.release());
+    }
+  }
   worker::WorkerConfig wc;
   wc.slot = w.slot;
   if (opts_.initializer) wc.initializer = opts_.initializer->name();
@@ -250,6 +262,26 @@ void PoolCore::spawn(Worker& w) {
   w.cause.clear();
   w.next_seq = 1;
   w.kill_deadline = Clock::time_point::max();
+}
+
+void PoolCore::StatusUnmap::operator()(worker::WorkerStatus* p) const noexcept {
+  ::munmap(p, worker::kStatusBytes);
+}
+
+std::optional<PoolCore::Running> PoolCore::running_item(const Worker& w) const noexcept {
+  if (!w.status) {  // no record: assume the oldest item sent
+    if (w.inflight.empty()) return std::nullopt;
+    return Running{0, w.front_since};
+  }
+  const auto started = w.status->started.load(std::memory_order_acquire);
+  const auto since_ns = w.status->started_ns.load(std::memory_order_relaxed);
+  const auto finished = w.status->finished.load(std::memory_order_acquire);
+  if (started == finished) return std::nullopt;  // between items
+  for (std::size_t k = 0; k < w.inflight.size(); ++k)
+    if (w.inflight[k].seq == started)
+      return Running{k, Clock::time_point(std::chrono::duration_cast<Clock::duration>(
+                            std::chrono::nanoseconds(since_ns)))};
+  return std::nullopt;
 }
 
 void PoolCore::set_broken(std::exception_ptr e) {
@@ -561,6 +593,18 @@ void PoolCore::worker_exited(Worker& w, int status) {
   service(w);
   int sig = 0, code = -1;
   const std::string how = signal_or_exit(status, sig, code);
+  if (!w.inflight.empty() && !terminating_) {
+    // Charge only the item it was running (its status record says which). Items
+    // it finished but had not reported yet (results coalesced in the worker),
+    // and those it had not started, go back uncharged.
+    if (const auto run = running_item(w); !run) {
+      requeue_uncharged(w, 0);
+    } else if (run->index != 0) {
+      InFlight it = std::move(w.inflight[run->index]);
+      w.inflight.erase(w.inflight.begin() + static_cast<std::ptrdiff_t>(run->index));
+      w.inflight.push_front(std::move(it));
+    }
+  }
   if (!w.inflight.empty()) {
     InFlight& running = w.inflight.front();
     auto& o = running.batch->outcome(running.index);
@@ -676,8 +720,8 @@ void PoolCore::check_deadlines() {
   for (auto& w : workers_) {
     if (w.state == WState::empty) continue;
     if (now >= w.kill_deadline) kill_worker(w, "closed its link to the master without exiting");
-    if (opts_.task_timeout.count() > 0 && !w.inflight.empty() && !w.timed_out &&
-        now - w.front_since >= opts_.task_timeout) {
+    if (opts_.task_timeout.count() <= 0 || w.inflight.empty() || w.timed_out || w.link_dead) continue;
+    if (const auto run = running_item(w); run && now - run->since >= opts_.task_timeout) {
       w.timed_out = true;
       kill_worker(w, "was killed after task_timeout (" + std::to_string(opts_.task_timeout.count()) + " ms)");
     }
@@ -689,8 +733,12 @@ int PoolCore::poll_timeout_ms() const {
   for (const auto& w : workers_) {
     if (w.state == WState::empty) continue;
     next = std::min(next, w.kill_deadline);
-    if (opts_.task_timeout.count() > 0 && !w.inflight.empty() && !w.timed_out)
-      next = std::min(next, w.front_since + opts_.task_timeout);
+    if (opts_.task_timeout.count() > 0 && !w.inflight.empty() && !w.timed_out) {
+      // Not running any yet (per its record): it may start one at any moment;
+      // look again a timeout from now, when such an item could first be overdue.
+      const auto run = running_item(w);
+      next = std::min(next, (run ? run->since : Clock::now()) + opts_.task_timeout);
+    }
   }
   if (next == Clock::time_point::max()) return -1;
   const auto ms = std::chrono::ceil<std::chrono::milliseconds>(next - Clock::now()).count();

@@ -13,6 +13,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "taskfarm/master/detail/batch.hpp"
 #include "taskfarm/master/detail/callbacks.hpp"
 #include "taskfarm/master/stats.hpp"
+#include "taskfarm/worker/status.hpp"
 #include "stats_board.hpp"
 #include "zygote.hpp"
 
@@ -60,6 +62,9 @@ class PoolCore {
     std::size_t index;
   };
   enum class WState { empty, spawning, starting, ready, stopping };
+  struct StatusUnmap {
+    void operator()(worker::WorkerStatus* p) const noexcept;
+  };
   struct Worker {
     int slot = 0;
     WState state = WState::empty;
@@ -76,6 +81,9 @@ class PoolCore {
     std::string cause;                 // why the master killed it, if it did
     bool timed_out = false;            // killed for task_timeout
     Clock::time_point front_since{};   // when inflight.front() started running (estimate)
+    // The process's record of the item it runs (status.hpp); null if it could
+    // not be made, and then front_since and the oldest item are the estimate.
+    std::unique_ptr<worker::WorkerStatus, StatusUnmap> status;
     Clock::time_point kill_deadline = Clock::time_point::max();  // link gone, process not
   };
 
@@ -91,6 +99,13 @@ class PoolCore {
   void kill_worker(Worker& w, std::string cause);
   void protocol_violation(Worker& w, std::string cause);
   void worker_exited(Worker& w, int status);
+  // Where the item the worker is running now sits in w.inflight, and since
+  // when it runs; nullopt when it runs none of them (per its status record).
+  struct Running {
+    std::size_t index;
+    Clock::time_point since;
+  };
+  [[nodiscard]] std::optional<Running> running_item(const Worker& w) const noexcept;
   void requeue_uncharged(Worker& w, std::size_t from);
   void schedule();
   bool send_chunk(Worker& w);

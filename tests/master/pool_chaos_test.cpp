@@ -245,10 +245,12 @@ TEST_P(PoolChaos, RandomSigkillsWithRetriesLoseAndDuplicateNothing) {
   EXPECT_GE(st.restarts, 1u) << "killed workers were replaced";
   EXPECT_GE(st.retried, 1u) << "some killed worker was running a task";
   if (GetParam() != taskfarm::Transport::mqueue) {
-    // Only the task a worker was running when it died runs again. (mqueue: a
-    // worker killed inside a queue operation leaves the queue's lock taken for
-    // good, so the results it had queued are lost and those tasks run again.)
-    EXPECT_LE(reruns, st.retried);
+    // A kill makes at most two tasks run again: the one its worker was running
+    // (a retry), and one it had finished but not yet written the result of
+    // (tasks this long are not coalesced: see worker.cpp). (mqueue: a worker
+    // killed inside a queue operation leaves the queue's lock taken for good,
+    // so the results it had queued are lost and those tasks run again.)
+    EXPECT_LE(reruns, st.retried + kills);
   }
 }
 
@@ -316,8 +318,9 @@ TEST_P(PoolChaos, RandomSigkillsWithoutRetriesEndEveryTaskOnce) {
   EXPECT_GE(worker_lost, 1u) << "some killed worker was running a task";
   EXPECT_GE(kills, kMinKills) << "the killer must actually have struck";
   if (GetParam() != taskfarm::Transport::mqueue) {
-    // No task runs twice without retries. (mqueue: see the case above.)
-    EXPECT_EQ(reruns, 0u);
+    // Without retries only a task whose result died unwritten with its worker
+    // runs again, at most one per kill. (mqueue: see the case above.)
+    EXPECT_LE(reruns, kills);
   }
 }
 

@@ -237,7 +237,7 @@ void warm_up(Pool& pool) {
   ASSERT_EQ(pool.map(square, in, MapOptions{1}).size(), in.size());
 }
 
-TEST_P(PoolFailure, DISABLED_WorkerKilledAfterManyTinyTasksIsChargedToTheRightInput) {
+TEST_P(PoolFailure, WorkerKilledAfterManyTinyTasksIsChargedToTheRightInput) {
   auto o = options(1);
   o.max_retries = 0;
   Pool pool(o);
@@ -247,11 +247,20 @@ TEST_P(PoolFailure, DISABLED_WorkerKilledAfterManyTinyTasksIsChargedToTheRightIn
   for (int i = 0; i < 10; ++i) {
     const auto& res = r[static_cast<std::size_t>(i)];
     EXPECT_EQ(res.ok(), i != 3) << "input " << i << ": " << describe(res);
-    EXPECT_EQ(g_runs[i].load(), 1u) << "input " << i;
+    if (res.ok()) EXPECT_EQ(res.value(), 10 * i);
+    // Input 3 ran once and was charged (max_retries = 0). Inputs the worker had
+    // finished but whose coalesced results died with it run again, uncharged;
+    // the results are still delivered once.
+    if (i == 3)
+      EXPECT_EQ(g_runs[i].load(), 1u);
+    else
+      EXPECT_GE(g_runs[i].load(), 1u) << "input " << i;
   }
+  ASSERT_FALSE(r[3].ok());
+  EXPECT_THROW(std::rethrow_exception(r[3].error()), taskfarm::WorkerLost);
 }
 
-TEST_P(PoolFailure, DISABLED_TaskTimeoutAfterManyTinyTasksIsChargedToTheRightInput) {
+TEST_P(PoolFailure, TaskTimeoutAfterManyTinyTasksIsChargedToTheRightInput) {
   auto o = options(1);
   o.task_timeout = 200ms;
   Pool pool(o);

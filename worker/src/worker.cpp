@@ -1,6 +1,7 @@
 #include "taskfarm/worker/worker.hpp"
 
 #include <cxxabi.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -14,6 +15,7 @@
 #include "taskfarm/common/registry.hpp"
 #include "taskfarm/ipc/link.hpp"
 #include "taskfarm/worker/protocol.hpp"
+#include "taskfarm/worker/status.hpp"
 
 namespace taskfarm::worker {
 
@@ -46,6 +48,20 @@ void describe_current(std::string& type, std::string& message) {
 // master learns of each completion promptly.
 constexpr std::uint64_t kCoalesceBelowNs = 20'000;
 constexpr auto kMaxHold = std::chrono::milliseconds(1);
+
+// Takes the status memfd out of `ep` (see status.hpp) and maps it; a worker
+// without one (an endpoint made by hand) keeps its record in its own memory,
+// where nobody reads it.
+WorkerStatus* take_status(ipc::Endpoint& ep) {
+  static WorkerStatus unshared;
+  const auto index = to_u64(ep.param(kStatusFdParam));
+  if (ep.param(kStatusFdParam) == nullptr || index >= ep.fds.size()) return &unshared;
+  const int fd = ep.fds[index];
+  ep.fds.erase(ep.fds.begin() + static_cast<std::ptrdiff_t>(index));
+  void* p = ::mmap(nullptr, kStatusBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  return p == MAP_FAILED ? &unshared : static_cast<WorkerStatus*>(p);
+}
 }  // namespace
 
 void WorkerConfig::store(ipc::Endpoint& ep) const {
@@ -71,8 +87,10 @@ int run(const ipc::Endpoint& endpoint, const WorkerConfig& config) noexcept {
     ipc::LinkConfig lc;
     if (config.max_frame_bytes) lc.max_frame_bytes = config.max_frame_bytes;
     if (config.ring_bytes) lc.ring_bytes = config.ring_bytes;
+    ipc::Endpoint ep = endpoint;
+    WorkerStatus* const status = take_status(ep);
     std::unique_ptr<ipc::Link> link;
-    if (auto ec = ipc::attach_link(endpoint, lc, link)) {
+    if (auto ec = ipc::attach_link(ep, lc, link)) {
       std::fprintf(stderr, "taskfarm worker %d: cannot attach to %s: %s\n", config.slot,
                    endpoint.to_string().c_str(), ec.message().c_str());
       return kExitAttachFailed;
@@ -145,6 +163,10 @@ int run(const ipc::Endpoint& endpoint, const WorkerConfig& config) noexcept {
       // One clock read per item: the end of one item is the start of the next.
       auto t0 = Clock::now();
       for (const auto& item : items) {
+        status->started_ns.store(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(t0.time_since_epoch()).count(),
+            std::memory_order_relaxed);
+        status->started.store(seq, std::memory_order_release);
         out.clear();
         detail::ByteWriter w(out);
         w.put(std::uint64_t{0});  // duration, patched below
@@ -179,6 +201,7 @@ int run(const ipc::Endpoint& endpoint, const WorkerConfig& config) noexcept {
           kind = FrameKind::result_error;
         }
         const auto t1 = Clock::now();
+        status->finished.store(seq, std::memory_order_release);
         const auto dt = static_cast<std::uint64_t>(
             std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
         t0 = t1;
