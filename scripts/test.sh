@@ -56,13 +56,16 @@ fi
 # and a build half as long as -O2 -g on two cores.
 sanitizer_flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
   -DTASKFARM_BUILD_BENCHMARKS=OFF)
+# Tests kill workers with SIGSEGV, SIGBUS and SIGABRT on purpose and check that
+# the pool names the signal: the sanitizers must not turn those into reports.
+crash_signals=handle_segv=0:handle_sigbus=0:handle_abort=0
 if [[ $mode == all || $mode == asan ]]; then
-  export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:strict_string_checks=1
+  export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:strict_string_checks=1:$crash_signals
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   run_suite asan+ubsan "$root/build/asan" "-LE install" -- "${sanitizer_flags[@]}" -DTASKFARM_SANITIZE=address
 fi
 if [[ $mode == all || $mode == tsan ]]; then
-  export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+  export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:$crash_signals:suppressions=$root/tests/tsan.supp
   run_suite tsan "$root/build/tsan" "-LE install" -- "${sanitizer_flags[@]}" -DTASKFARM_SANITIZE=thread
 fi
 

@@ -1,0 +1,198 @@
+// Deaths: of a worker in each way a process can end, and of the master itself.
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pool_support.hpp"
+
+namespace pool_test {
+namespace {
+
+using namespace std::chrono_literals;
+using taskfarm::Pool;
+
+// How input x ends its worker: 0 SIGSEGV, 1 abort() (SIGABRT), 2 _exit(7),
+// 3 SIGBUS; anything else returns x.
+int die_by_impl(int x) {
+  switch (x) {
+    case 0:
+      ::raise(SIGSEGV);
+      break;
+    case 1:
+      std::abort();
+    case 2:
+      ::_exit(7);
+    case 3:
+      ::raise(SIGBUS);
+      break;
+    default:
+      break;
+  }
+  return x;
+}
+const taskfarm::Task<int(int)> die_by{"pool_test.die_by", &die_by_impl};
+
+class PoolDeath : public PoolTest {};
+POOL_TEST_TRANSPORTS(PoolDeath);
+
+TEST_P(PoolDeath, EveryWayAWorkerEndsIsWorkerLostNamingTheCause) {
+  auto o = options(2);
+  o.max_retries = 0;
+  Pool pool(o);
+  const auto r = pool.try_map(die_by, std::vector{0, 1, 2, 3, 4, 5}, {.chunksize = 1});
+  ASSERT_EQ(r.size(), 6u);
+  const char* expected[] = {"was killed by SIGSEGV", "was killed by SIGABRT", "exited with code 7",
+                            "was killed by SIGBUS"};
+  for (std::size_t i = 0; i < 4; ++i) {
+    ASSERT_FALSE(r[i].ok()) << "input " << i;
+    try {
+      std::rethrow_exception(r[i].error());
+    } catch (const taskfarm::WorkerLost& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(expected[i]), std::string::npos) << what;
+      EXPECT_NE(what.find("while running task \"pool_test.die_by\" #" + std::to_string(i)),
+                std::string::npos)
+          << what;
+      EXPECT_NE(what.find("(pid "), std::string::npos) << what;
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "input " << i << ": expected WorkerLost, got " << e.what();
+    }
+  }
+  EXPECT_TRUE(r[4].ok() && r[4].value() == 4);
+  EXPECT_TRUE(r[5].ok() && r[5].value() == 5);
+  // The pool replaced its workers and keeps serving.
+  EXPECT_EQ(pool.map(square, std::vector{1, 2, 3}), (std::vector{1, 4, 9}));
+  EXPECT_GE(pool.stats().restarts, 4u);
+}
+
+bool process_gone(pid_t pid) {
+  if (::kill(pid, 0) != 0) return errno == ESRCH;
+  // A zombie waiting for its (new) parent to reap it has exited too.
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+}
+
+// A child process that makes a pool, starts tasks that would run for a minute,
+// reports its workers' pids through `fd`, then waits to be killed (or, with
+// `exit_at_once`, calls exit() without stopping its pool).
+[[noreturn]] void pool_owner(taskfarm::Transport t, int fd, bool exit_at_once) {
+  taskfarm::PoolOptions o;
+  o.workers = 2;
+  o.transport = t;
+  static Pool* pool = nullptr;  // never destroyed: the process ends with it running
+  pool = new Pool(o);           // (reachable from a static: not a leak to LeakSanitizer)
+  std::vector<taskfarm::Future<int>> running;
+  for (int i = 0; i < 2; ++i) running.push_back(pool->submit(sleep_ms, 60'000));
+  std::vector<long> pids;
+  for (int tries = 0; tries < 1000; ++tries) {
+    pids.clear();
+    for (const auto& w : pool->stats().workers)
+      if (w.pid > 0) pids.push_back(w.pid);
+    if (pids.size() == 2) break;
+    std::this_thread::sleep_for(5ms);
+  }
+  std::string text;
+  for (long p : pids) text += std::to_string(p) + "\n";
+  (void)!::write(fd, text.data(), text.size());
+  ::close(fd);
+  if (exit_at_once) std::exit(0);  // static destructors run; the pool's do not
+  for (;;) ::pause();
+}
+
+// Reads `count` lines of pids. Not to end of file: the pool's fork server and
+// workers, forked by the owner, hold the write end open too.
+std::vector<pid_t> read_pids(int fd, std::size_t count) {
+  std::string text;
+  char buf[256];
+  while (static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) < count) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  std::vector<pid_t> pids;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const auto nl = text.find('\n', pos);
+    pids.push_back(static_cast<pid_t>(std::stol(text.substr(pos, nl - pos))));
+    pos = nl + 1;
+  }
+  return pids;
+}
+
+// Waits (up to `patience`) for every pid to be gone; returns how long it took.
+std::chrono::milliseconds wait_gone(const std::vector<pid_t>& pids, std::chrono::milliseconds patience) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (;;) {
+    bool all = true;
+    for (pid_t p : pids) all = all && process_gone(p);
+    const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    if (all || spent >= patience) return spent;
+    std::this_thread::sleep_for(2ms);
+  }
+}
+
+void owner_ends_and_takes_everything_with_it(taskfarm::Transport t, bool killed) {
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  std::fflush(nullptr);
+  const pid_t owner = ::fork();
+  ASSERT_GE(owner, 0);
+  if (owner == 0) {
+    ::close(p[0]);
+    pool_owner(t, p[1], !killed);
+  }
+  ::close(p[1]);
+  const auto pids = read_pids(p[0], 2);
+  ::close(p[0]);
+  ASSERT_EQ(pids.size(), 2u) << "the pool's workers did not start";
+  for (pid_t w : pids) EXPECT_FALSE(process_gone(w));
+
+  if (killed) {
+    ASSERT_EQ(::kill(owner, SIGKILL), 0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(owner, &status, 0), owner);
+  if (killed) {
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  } else {
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the program did not exit cleanly";
+  }
+  // The workers (busy in a minute-long task) follow their master: the spec is
+  // "within a second"; the bound here is generous for a loaded CI machine.
+  const auto took = wait_gone(pids, 10s);
+  for (pid_t w : pids) EXPECT_TRUE(process_gone(w)) << "worker " << w << " outlived its master";
+  std::printf("[master death] transport=%s %s: workers gone after %lld ms\n",
+              taskfarm::to_string(t).data(), killed ? "SIGKILL" : "exit()",
+              static_cast<long long>(took.count()));
+  ::testing::Test::RecordProperty("workers_gone_ms", static_cast<int>(took.count()));
+  // Nothing of the dead master's is left in /dev/shm (shm objects and Boost's
+  // message queues live there).
+  for (int i = 0; i < 500 && !taskfarm::test::shm_objects_of(owner).empty(); ++i)
+    std::this_thread::sleep_for(2ms);
+  EXPECT_EQ(taskfarm::test::shm_objects_of(owner), std::vector<std::string>{});
+}
+
+TEST_P(PoolDeath, KilledMasterTakesItsWorkersAndLeavesNothing) {
+  owner_ends_and_takes_everything_with_it(GetParam(), true);
+}
+
+TEST_P(PoolDeath, ProgramExitingWithARunningPoolNeitherHangsNorLeavesWorkers) {
+  owner_ends_and_takes_everything_with_it(GetParam(), false);
+}
+
+}  // namespace
+}  // namespace pool_test
