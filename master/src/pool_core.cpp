@@ -597,8 +597,11 @@ void PoolCore::worker_exited(Worker& w, int status) {
     // Charge only the item it was running (its status record says which). Items
     // it finished but had not reported yet (results coalesced in the worker),
     // and those it had not started, go back uncharged.
+    // A worker the master killed for garbage on its link is blamed on the item
+    // whose result was due, even between items: garbage written by a task that
+    // then returned would otherwise re-queue that task uncharged forever.
     if (const auto run = running_item(w); !run) {
-      requeue_uncharged(w, 0);
+      if (!w.recv_broken) requeue_uncharged(w, 0);
     } else if (run->index != 0) {
       InFlight it = std::move(w.inflight[run->index]);
       w.inflight.erase(w.inflight.begin() + static_cast<std::ptrdiff_t>(run->index));

@@ -1,6 +1,7 @@
 // Deaths: of a worker in each way a process can end, and of the master itself.
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,6 +44,19 @@ int die_by_impl(int x) {
 }
 const taskfarm::Task<int(int)> die_by{"pool_test.die_by", &die_by_impl};
 
+// Writes garbage into every pipe and socket the worker holds (its link among
+// them), then returns x as if nothing happened.
+int spew_impl(int x) {
+  const std::string junk(64, '!');
+  for (int fd = 3; fd < 1024; ++fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) continue;
+    (void)!::write(fd, junk.data(), junk.size());
+  }
+  return x;
+}
+const taskfarm::Task<int(int)> spew{"pool_test.spew", &spew_impl};
+
 class PoolDeath : public PoolTest {};
 POOL_TEST_TRANSPORTS(PoolDeath);
 
@@ -74,6 +88,28 @@ TEST_P(PoolDeath, EveryWayAWorkerEndsIsWorkerLostNamingTheCause) {
   // The pool replaced its workers and keeps serving.
   EXPECT_EQ(pool.map(square, std::vector{1, 2, 3}), (std::vector{1, 4, 9}));
   EXPECT_GE(pool.stats().restarts, 4u);
+}
+
+// The stream transports: a task can reach its own link's descriptors there.
+TEST_P(PoolDeath, GarbageOnTheLinkReplacesTheWorkerAndFailsOnlyThatTask) {
+  if (GetParam() != taskfarm::Transport::pipe && GetParam() != taskfarm::Transport::socket)
+    GTEST_SKIP() << "a task cannot write into a shared-memory or queue link";
+  auto o = options(1);
+  o.max_retries = 2;
+  Pool pool(o);
+  const auto r = pool.try_map(spew, std::vector{7}, {.chunksize = 1});
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_FALSE(r[0].ok()) << "garbage cannot pass for a result";
+  try {
+    std::rethrow_exception(r[0].error());
+  } catch (const taskfarm::WorkerLost& e) {
+    EXPECT_NE(std::string(e.what()).find("corrupt frame"), std::string::npos) << e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected WorkerLost, got " << e.what();
+  }
+  // Charged each time (1 + 2 retries), then given up: not re-queued forever.
+  EXPECT_EQ(pool.stats().retried, 2u);
+  EXPECT_EQ(pool.map(square, std::vector{1, 2, 3}), (std::vector{1, 4, 9}));
 }
 
 bool process_gone(pid_t pid) {
@@ -160,8 +196,9 @@ void owner_ends_and_takes_everything_with_it(taskfarm::Transport t, bool killed)
   ::close(p[0]);
   ASSERT_EQ(pids.size(), 2u) << "the pool's workers did not start";
   // (A program that exits at once may already be gone with its workers.)
-  if (killed)
+  if (killed) {
     for (pid_t w : pids) EXPECT_FALSE(process_gone(w));
+  }
 
   if (killed) {
     ASSERT_EQ(::kill(owner, SIGKILL), 0);
