@@ -35,6 +35,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/test_support.hpp"
@@ -554,7 +555,10 @@ TEST_P(PoolSecurity, NoProcessOfAPoolHoldsAnythingASecondUserCouldOpen) {
   o.transport = GetParam();
   taskfarm::Pool pool(o);
   ASSERT_EQ(pool.map(sec_square, std::vector{1, 2, 3, 4}), (std::vector{1, 4, 9, 16}));
-  // Every worker said hello (each ran something or is ready): no name is left.
+  // Once every worker has attached no name is left. (One worker may have run
+  // all four inputs while the other was still starting: give it the time.)
+  for (int i = 0; i < 5000 && !taskfarm::test::shm_objects().empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   EXPECT_TRUE(taskfarm::test::shm_objects().empty())
       << "left in /dev/shm: " << taskfarm::test::shm_objects().front();
 
