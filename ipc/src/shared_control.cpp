@@ -226,6 +226,10 @@ void PeerSync::wake_peer() noexcept {
   // The load keeps the line shared while the peer is awake (the common case); only
   // an armed flag costs an exchange and a wake-up.
   if (peer_->wait.load(std::memory_order_seq_cst) == 0) return;
+  wake_armed();
+}
+
+void PeerSync::wake_armed() noexcept {
   const std::uint32_t how = peer_->wait.exchange(0, std::memory_order_seq_cst);
   if (how & kSleepSem) {
     try {
@@ -277,14 +281,7 @@ void PeerSync::sleep_until(Clock::time_point until) noexcept {
 void PeerSync::close() noexcept {
   if (!control_) return;
   mine_->closed.store(1, std::memory_order_seq_cst);
-  const std::uint32_t how = peer_->wait.exchange(0, std::memory_order_seq_cst);
-  if (how & kSleepSem) {
-    try {
-      control_->worker_sem.post();
-    } catch (...) {
-    }
-  }
-  if (how & kSleepBell) ring();
+  wake_armed();
 }
 
 std::error_code make_doorbell(UniqueFd& master_end, UniqueFd& worker_end) {

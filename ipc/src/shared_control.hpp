@@ -256,6 +256,8 @@ class PeerSync {
   bool spin(Ready& ready);
   void sleep_until(Clock::time_point until) noexcept;
   void ring() noexcept;
+  // Disarms the peer's wait flag and wakes it the way it armed (semaphore, bell).
+  void wake_armed() noexcept;
 
   Role role_ = Role::master;
   LinkControl* control_ = nullptr;

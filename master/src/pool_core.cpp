@@ -276,12 +276,14 @@ std::optional<PoolCore::Running> PoolCore::running_item(const Worker& w) const n
   const auto started = w.status->started.load(std::memory_order_acquire);
   const auto since_ns = w.status->started_ns.load(std::memory_order_relaxed);
   const auto finished = w.status->finished.load(std::memory_order_acquire);
-  if (started == finished) return std::nullopt;  // between items
-  for (std::size_t k = 0; k < w.inflight.size(); ++k)
-    if (w.inflight[k].seq == started)
-      return Running{k, Clock::time_point(std::chrono::duration_cast<Clock::duration>(
-                            std::chrono::nanoseconds(since_ns)))};
-  return std::nullopt;
+  // Between items, or one already answered: none.
+  if (started == finished || w.inflight.empty() || started < w.inflight.front().seq) return std::nullopt;
+  // A worker's in-flight items carry consecutive seqs (send_chunk numbers them
+  // from next_seq and results leave from the front), so this is a subscript.
+  const auto k = static_cast<std::size_t>(started - w.inflight.front().seq);
+  if (k >= w.inflight.size() || w.inflight[k].seq != started) return std::nullopt;
+  return Running{k, Clock::time_point(std::chrono::duration_cast<Clock::duration>(
+                        std::chrono::nanoseconds(since_ns)))};
 }
 
 void PoolCore::set_broken(std::exception_ptr e) {

@@ -49,18 +49,8 @@ using namespace std::chrono_literals;
 // Generous: only ever reached if the code under test hangs.
 constexpr auto kPatience = 30s;
 
-template <Transport T>
-struct On {
-  static constexpr Transport transport = T;
-};
-
-class TransportName {
- public:
-  template <class P>
-  static std::string GetName(int) {
-    return std::string(taskfarm::to_string(P::transport));
-  }
-};
+using taskfarm::test::On;
+using taskfarm::test::TransportName;
 
 template <class P>
 class LinkConformance : public taskfarm::test::LeakCheck {

@@ -69,4 +69,17 @@ std::string pump(ipc::Link& link, std::size_t n, FrameKind out_kind, std::uint64
                  FrameKind in_kind, std::uint64_t in_seed);
 std::size_t pump_size(std::size_t i);
 
+// Typed suites over transports: TYPED_TEST_SUITE(Suite, Types<On<Transport::pipe>, ...>,
+// TransportName) names each instance after its transport.
+template <Transport T>
+struct On {
+  static constexpr Transport transport = T;
+};
+struct TransportName {
+  template <class P>
+  static std::string GetName(int) {
+    return std::string(to_string(P::transport));
+  }
+};
+
 }  // namespace taskfarm::test

@@ -34,6 +34,7 @@
 #include "taskfarm/common/frame.hpp"
 #include "taskfarm/ipc/fd.hpp"
 #include "taskfarm/ipc/link.hpp"
+#include "peer.hpp"
 #include "test_hooks.hpp"
 
 namespace {
@@ -50,38 +51,20 @@ using namespace std::chrono_literals;
 
 // Only reached if the code under test hangs.
 constexpr auto kPatience = 30s;
-constexpr int kAttachFailed = 102;
-constexpr int kBodyThrew = 101;
-
-// ---------------------------------------------------------------------------
-// Helpers
-
-std::uint64_t splitmix(std::uint64_t& x) {
-  std::uint64_t z = (x += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-std::vector<std::byte> pattern(std::uint64_t seed, std::size_t n) {
-  std::vector<std::byte> v(n);
-  std::uint64_t x = seed * 0x2545f4914f6cdd1dull + n;
-  for (std::size_t i = 0; i < n; i += 8) {
-    const std::uint64_t r = splitmix(x);
-    std::memcpy(v.data() + i, &r, std::min<std::size_t>(8, n - i));
-  }
-  return v;
-}
+using taskfarm::test::compare_pattern;
+using taskfarm::test::kAttachFailed;
+using taskfarm::test::kBodyThrew;
+using taskfarm::test::On;
+using taskfarm::test::pattern;
+using taskfarm::test::pump;
+using taskfarm::test::TransportName;
 
 bool same(const std::vector<std::byte>& got, std::uint64_t seed, std::size_t n) {
-  return got.size() == n && got == pattern(seed, n);
+  return compare_pattern(got, seed, n).empty();
 }
 
 std::vector<std::byte> header_bytes(FrameKind kind, std::uint64_t id, std::uint64_t length) {
-  const auto h = taskfarm::make_header(kind, id, length);
-  std::vector<std::byte> v(sizeof h);
-  std::memcpy(v.data(), &h, sizeof h);
-  return v;
+  return taskfarm::test::header_bytes(taskfarm::make_header(kind, id, length));
 }
 
 // Exit code (or 128 + signal) of `pid`; SIGKILLs it if it is not gone within `wait`.
@@ -169,59 +152,8 @@ int drain_until_closed(Link& link) {
   }
 }
 
-// Sends n frames while receiving n, never blocking, the way the dispatcher does.
-std::size_t pump_size(std::size_t i) {
-  static constexpr std::size_t kSizes[] = {0, 1, 100, 4096, 65539, 300'000, 1 << 20, 24, 7};
-  return kSizes[i % std::size(kSizes)];
-}
-std::string pump(Link& link, std::size_t n, FrameKind out_kind, std::uint64_t out_seed,
-                 FrameKind in_kind, std::uint64_t in_seed) {
-  std::size_t sent = 0, got = 0;
-  Frame f;
-  while (sent < n || got < n || link.has_pending_output()) {
-    bool progress = false;
-    if (link.has_pending_output()) {
-      const auto ec = link.flush();
-      if (ec && ec != Errc::would_block) return "flush: " + ec.message();
-    }
-    while (sent < n && !link.has_pending_output()) {
-      if (auto ec = link.try_send(out_kind, sent, pattern(out_seed + sent, pump_size(sent))))
-        return "try_send: " + ec.message();
-      ++sent;
-      progress = true;
-    }
-    while (got < n) {
-      const auto ec = link.try_receive(f);
-      if (ec == Errc::would_block) break;
-      if (ec) return "try_receive #" + std::to_string(got) + ": " + ec.message();
-      if (f.kind() != in_kind || f.id() != got) return "frame #" + std::to_string(got) + " out of order";
-      if (!same(f.payload, in_seed + got, pump_size(got))) return "frame #" + std::to_string(got) + " corrupt";
-      ++got;
-      progress = true;
-    }
-    if (progress || !link.prepare_wait()) continue;
-    pollfd p{link.readable_fd(), POLLIN, 0};
-    if (::poll(&p, 1, 30'000) == 0)
-      return "no progress for 30 s (sent " + std::to_string(sent) + ", got " + std::to_string(got) + ")";
-  }
-  return {};
-}
-
 // ---------------------------------------------------------------------------
 // The suite, typed over the two transports.
-
-template <Transport T>
-struct On {
-  static constexpr Transport transport = T;
-};
-
-class TransportName {
- public:
-  template <class P>
-  static std::string GetName(int) {
-    return std::string(taskfarm::to_string(P::transport));
-  }
-};
 
 template <class P>
 class SharedMemoryTransport : public taskfarm::test::LeakCheck {
