@@ -133,4 +133,8 @@ std::error_code attach_link(const Endpoint& ep, const LinkConfig& config,
   return std::make_error_code(std::errc::function_not_supported);
 }
 
+void release_endpoint_names(const Endpoint& ep) noexcept {
+  if (ep.transport == "mqueue") detail::release_mqueue_names(ep);
+}
+
 }  // namespace taskfarm::ipc

@@ -339,6 +339,11 @@ std::error_code create_mqueue_link(const LinkConfig& config, LinkPair& out) {
   return {};
 }
 
+void release_mqueue_names(const Endpoint& ep) noexcept {
+  for (const char* key : {"m2w", "w2m"})
+    if (const std::string* name = ep.param(key)) bip::message_queue::remove(name->c_str());
+}
+
 std::error_code attach_mqueue_link(const Endpoint& ep, const LinkConfig& config,
                                    std::unique_ptr<Link>& out) {
   const std::string* m2w_name = ep.param("m2w");
@@ -353,8 +358,7 @@ std::error_code attach_mqueue_link(const Endpoint& ep, const LinkConfig& config,
   std::unique_ptr<bip::message_queue> m2w, w2m;
   const auto ec_in = open_queue(*m2w_name, m2w);
   const auto ec_out = open_queue(*w2m_name, w2m);
-  bip::message_queue::remove(m2w_name->c_str());
-  bip::message_queue::remove(w2m_name->c_str());
+  release_mqueue_names(ep);
   if (ec_in) return ec_in;
   if (ec_out) return ec_out;
 

@@ -51,6 +51,8 @@ inline constexpr std::size_t kMqueueDepth = 64;
 // Takes ownership of the endpoint's descriptors (unless it is malformed).
 // Errors: AttachError (bad_endpoint, bad_magic, bad_version, bad_layout), OS
 // errors (a queue name that does not exist: ENOENT).
+// Removes the queue names of a worker endpoint (see release_endpoint_names).
+void release_mqueue_names(const Endpoint& ep) noexcept;
 [[nodiscard]] std::error_code attach_mqueue_link(const Endpoint& ep, const LinkConfig& config,
                                                  std::unique_ptr<Link>& out);
 // Tests only (test_hooks.hpp): appends bytes to an mqueue link's output stream

@@ -17,6 +17,7 @@
 
 #include "taskfarm/common/errors.hpp"
 #include "taskfarm/ipc/errc.hpp"
+#include "taskfarm/ipc/link.hpp"
 #include "taskfarm/worker/worker.hpp"
 
 namespace taskfarm::detail {
@@ -116,6 +117,7 @@ void reset_signals_for_worker() {
 
 struct Child {
   pid_t pid;
+  ipc::Endpoint endpoint;  // its named objects are released when it is reaped
 };
 
 // Body of a freshly forked worker. Never returns.
@@ -182,7 +184,12 @@ struct Child {
       const pid_t pid = ::waitpid(-1, &status, WNOHANG);
       if (pid <= 0) break;
       for (auto& c : children)
-        if (c.pid == pid) c.pid = -1;
+        if (c.pid == pid) {
+          // Dead before it attached (killed, or the master died first), it left
+          // names only it would have removed.
+          ipc::release_endpoint_names(c.endpoint);
+          c.pid = -1;
+        }
       Msg out{kExited, -1, 0, pid, status, 0, 0};
       send_msg(ctl, out, {}, nullptr, 0);
     }
@@ -242,7 +249,7 @@ struct Child {
       }
     }
     const int pidfd = pidfd_open(pid);  // for the master; -1 on kernels without pidfds
-    children.push_back({pid});
+    children.push_back({pid, std::move(*ep)});
     Msg ok{kSpawned, m.slot, m.token, pid, 0, 0, 0};
     send_msg(ctl, ok, {}, &pidfd, pidfd >= 0 ? 1 : 0);
     if (pidfd >= 0) ::close(pidfd);
@@ -254,6 +261,7 @@ struct Child {
     int status;
     while (::waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
     }
+    ipc::release_endpoint_names(c.endpoint);
   }
   ::_exit(0);
 }

@@ -100,5 +100,10 @@ struct LinkPair {
 // Attaches the worker's end described by `endpoint` (descriptors inherited).
 [[nodiscard]] std::error_code attach_link(const Endpoint& endpoint, const LinkConfig& config,
                                           std::unique_ptr<Link>& out);
+// Removes the named kernel objects `endpoint` still refers to (mqueue: its two
+// queue names, which its worker removes once it has opened them). For whoever
+// outlives a worker that may have died before attaching: the fork server calls
+// it for every worker it reaps. Harmless when they are gone already.
+void release_endpoint_names(const Endpoint& endpoint) noexcept;
 
 }  // namespace taskfarm::ipc
