@@ -1,5 +1,6 @@
 // Deaths: of a worker in each way a process can end, and of the master itself.
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -44,13 +45,17 @@ int die_by_impl(int x) {
 }
 const taskfarm::Task<int(int)> die_by{"pool_test.die_by", &die_by_impl};
 
-// Writes garbage into every pipe and socket the worker holds (its link among
-// them), then returns x as if nothing happened.
+// Writes garbage into every non-blocking pipe and socket the worker holds (its
+// link is one), then returns x as if nothing happened. Blocking ones are left
+// alone: they can only be inherited from the test's runner, and one nobody
+// reads would block the task.
 int spew_impl(int x) {
   const std::string junk(64, '!');
   for (int fd = 3; fd < 1024; ++fd) {
     struct stat st {};
     if (::fstat(fd, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) continue;
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0 || !(flags & O_NONBLOCK)) continue;
     (void)!::write(fd, junk.data(), junk.size());
   }
   return x;
