@@ -122,7 +122,8 @@ bool process_gone(pid_t pid) {
   // A zombie waiting for its (new) parent to reap it has exited too.
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
-  std::getline(stat, line);
+  // No stat to read: the zombie was reaped between kill() and the open.
+  if (!stat || !std::getline(stat, line)) return true;
   const auto close = line.rfind(')');
   return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
 }
