@@ -1,6 +1,7 @@
 #include "channels.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -71,6 +72,29 @@ int read_all(int fd, std::byte* p, std::size_t n) {
 // the master then calls peer_attached() (named objects are removed), as the pool
 // does.
 
+// Sets up a thread the way the pool sets up its dispatcher: SIGPIPE blocked,
+// so pipe writes need no per-write guard (ipc::sigpipe_is_harmless_in_this_thread).
+// Undone when the side is destroyed (in the same thread).
+class SigpipeBlocked {
+ public:
+  SigpipeBlocked() noexcept {
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_);
+    ipc::sigpipe_is_harmless_in_this_thread(true);
+  }
+  ~SigpipeBlocked() {
+    ipc::sigpipe_is_harmless_in_this_thread(false);
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  SigpipeBlocked(const SigpipeBlocked&) = delete;
+  SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
+
+ private:
+  sigset_t old_;
+};
+
 class LinkSide final : public Side {
  public:
   explicit LinkSide(std::unique_ptr<ipc::Link> link) : link_(std::move(link)) {}
@@ -118,6 +142,7 @@ class TransportMechanism final : public Mechanism {
     std::unique_ptr<ipc::Link> link;
     auto ep = pair_.worker;
     pair_.worker.fds.clear();  // owned by the link from now on
+    ipc::sigpipe_is_harmless_in_this_thread();  // the peer ignores SIGPIPE, as a worker does
     if (ipc::attach_link(ep, config_, link)) return nullptr;
     if (link->send(FrameKind::hello, 0, {})) return nullptr;
     return std::make_unique<LinkSide>(std::move(link));
@@ -135,6 +160,7 @@ class TransportMechanism final : public Mechanism {
       return nullptr;
     }
     pair_.master->peer_attached();
+    sigpipe_ = std::make_unique<SigpipeBlocked>();
     return std::make_unique<LinkSide>(std::move(pair_.master));
   }
 
@@ -142,6 +168,7 @@ class TransportMechanism final : public Mechanism {
   Transport transport_;
   ipc::LinkConfig config_;
   ipc::LinkPair pair_;
+  std::unique_ptr<SigpipeBlocked> sigpipe_;  // the master's side, as in the pool
 };
 
 // ---------------------------------------------------------------------------

@@ -74,6 +74,19 @@ class FrameAssembler {
     return sizeof h + static_cast<std::size_t>(h.length);
   }
 
+  // For channels that can deliver into memory they are given (a message queue):
+  // when a payload is being assembled and at least `n` more of its bytes are
+  // due, returns room for the next `n` of them in the payload itself (the next
+  // piece is payload only, so it needs no copy); nullptr otherwise. Must be
+  // followed by commit_direct() with the bytes actually written there.
+  [[nodiscard]] std::byte* direct(std::size_t n) {
+    if (!have_header_ || header_.length - payload_.size() < n) return nullptr;
+    direct_at_ = payload_.size();
+    payload_.resize(direct_at_ + n);  // what arrives is due: within the x2 rule
+    return payload_.data() + direct_at_;
+  }
+  void commit_direct(std::size_t written) noexcept { payload_.resize(direct_at_ + written); }
+
   [[nodiscard]] bool ready() const noexcept {
     return have_header_ && payload_.size() == header_.length;
   }
@@ -100,6 +113,7 @@ class FrameAssembler {
   bool have_header_ = false;
   FrameHeader header_{};
   std::vector<std::byte> payload_;
+  std::size_t direct_at_ = 0;
 };
 
 // Bytes waiting to enter a channel, oldest first.

@@ -93,6 +93,7 @@ class MqueueLink final : public Link {
     if (payload.size() > max_) return Errc::too_large;
     if (sync_.peer_known_gone()) return Errc::peer_gone;
     const FrameHeader h = make_header(kind, id, payload.size());
+    if (flush_mode == Flush::now && out_.empty()) return send_direct(h, payload);
     out_.append(&h, sizeof h);
     out_.append(payload.data(), payload.size());
     if (flush_mode == Flush::now || out_.size() >= kMqueueMessageBytes) {
@@ -108,15 +109,10 @@ class MqueueLink final : public Link {
     while (!out_.empty()) {
       const auto f = out_.front();
       const std::size_t n = std::min(f.size(), kMqueueMessageBytes);
-      bool ok = false;
-      try {
-        ok = out_q_->try_send(f.data(), n, 0);
-      } catch (...) {
-        ok = false;  // the queue's lock timed out: treat it as full, check the peer below
-        lock_timed_out_ = true;
+      if (!send_message(f.data(), n)) {
         if (stuck()) return Errc::peer_gone;
+        break;
       }
-      if (!ok) break;
       out_.consume(n);
       sent = true;
     }
@@ -146,7 +142,11 @@ class MqueueLink final : public Link {
           in_pos_ += whole;
           return {};
         }
-        if (!ec) in_pos_ += assembler_.feed(p, n, n, ec);
+        // The payload buffer may be sized for what is queued behind this
+        // message too: it has arrived (the lock is taken once per large frame).
+        const std::size_t available =
+            assembler_.idle() ? n + queued(*in_q_, 0, lock_timed_out_) * kMqueueMessageBytes : n;
+        if (!ec) in_pos_ += assembler_.feed(p, n, available, ec);
         if (ec) return broken_ = ec;
         if (assembler_.ready()) {
           assembler_.take(out);
@@ -157,15 +157,27 @@ class MqueueLink final : public Link {
       std::size_t got = 0;
       unsigned prio = 0;
       bool ok = false;
+      // In the middle of a payload with at least a whole message still due, the
+      // next message is payload only: take it straight into the frame.
+      std::byte* const direct = assembler_.direct(kMqueueMessageBytes);
       try {
-        ok = in_q_->try_receive(in_msg_.data(), in_msg_.size(), got, prio);
+        ok = direct ? in_q_->try_receive(direct, kMqueueMessageBytes, got, prio)
+                    : in_q_->try_receive(in_msg_.data(), in_msg_.size(), got, prio);
       } catch (...) {
         ok = false;  // lock timeout: see below whether the peer is still there
         lock_timed_out_ = true;
-        if (stuck()) return broken_ = Errc::peer_gone;
       }
+      if (direct) assembler_.commit_direct(ok ? got : 0);
+      if (!ok && stuck()) return broken_ = Errc::peer_gone;
       if (ok) {
         sync_.wake_peer();  // a slot is free for a producer that waits for space
+        if (direct) {
+          if (assembler_.ready()) {
+            assembler_.take(out);
+            return {};
+          }
+          continue;
+        }
         in_pos_ = 0;
         in_len_ = got;
         continue;
@@ -221,6 +233,46 @@ class MqueueLink final : public Link {
   }
 
  private:
+  // Sends one whole message without blocking; false when the queue is full or
+  // its lock timed out (then lock_timed_out_ is set; stuck() tells which).
+  bool send_message(const std::byte* p, std::size_t n) noexcept {
+    try {
+      return out_q_->try_send(p, n, 0);
+    } catch (...) {
+      lock_timed_out_ = true;
+      return false;
+    }
+  }
+
+  // try_send(Flush::now) with nothing queued ahead: the first message carries the
+  // header and the start of the payload (staged), the others go straight from
+  // `payload`; only what the queue cannot take now is copied into out_.
+  std::error_code send_direct(const FrameHeader& h, std::span<const std::byte> payload) {
+    if (stuck()) return Errc::peer_gone;
+    const std::size_t first = std::min(payload.size(), kMqueueMessageBytes - sizeof h);
+    staging_.resize(kMqueueMessageBytes);
+    std::memcpy(staging_.data(), &h, sizeof h);
+    if (first > 0) std::memcpy(staging_.data() + sizeof h, payload.data(), first);
+    std::size_t off = 0;  // payload bytes sent
+    const bool started = send_message(staging_.data(), sizeof h + first);
+    if (started) {
+      off = first;
+      while (off < payload.size()) {
+        const std::size_t n = std::min(kMqueueMessageBytes, payload.size() - off);
+        if (!send_message(payload.data() + off, n)) break;
+        off += n;
+      }
+      sync_.wake_peer();
+    } else {
+      out_.append(&h, sizeof h);
+    }
+    if (off < payload.size()) out_.append(payload.data() + off, payload.size() - off);
+    if (stuck()) return Errc::peer_gone;
+    if (out_.empty()) return {};
+    if (sync_.check_peer_gone(role_ == Role::master)) return Errc::peer_gone;
+    return {};  // the rest goes out on later flushes
+  }
+
   // The re-checks after arming: they take the queue's mutex, which orders them
   // against the peer's send/receive (see flush()).
   bool in_ready() const noexcept { return queued(*in_q_, 1, lock_timed_out_) > 0; }
@@ -259,6 +311,7 @@ class MqueueLink final : public Link {
   std::string names_[2];  // master: queue names still to remove
 
   ByteQueue out_;  // bytes not yet in a message
+  std::vector<std::byte> staging_;  // send_direct's first message
   std::vector<std::byte> in_msg_;  // the last message received
   std::size_t in_pos_ = 0;
   std::size_t in_len_ = 0;

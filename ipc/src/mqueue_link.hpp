@@ -42,8 +42,10 @@ namespace taskfarm::ipc::detail {
 // 1 MiB per direction, whatever LinkConfig::ring_bytes says (that is the shm
 // ring). Many moderate messages rather than a few large ones: the queue's
 // capacity is counted in messages, and a flush of a few small frames takes a
-// whole one.
-inline constexpr std::size_t kMqueueMessageBytes = 16 * 1024;
+// whole one. Each message has room for 16 KiB of payload plus a frame header,
+// so a payload of n x 16 KiB travels in n messages, not n + 1 (a 64 KiB frame
+// in 4: every message is a copy in, a copy out and possibly a wake-up).
+inline constexpr std::size_t kMqueueMessageBytes = 16 * 1024 + 64;
 inline constexpr std::size_t kMqueueDepth = 64;
 
 // Errors: OS errors (ENOSPC, EMFILE, ...).

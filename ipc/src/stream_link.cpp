@@ -11,9 +11,28 @@
 #include <cerrno>
 #include <cstring>
 
+namespace taskfarm::ipc {
+namespace {
+thread_local bool t_sigpipe_harmless = false;
+}  // namespace
+
+void sigpipe_is_harmless_in_this_thread(bool harmless) noexcept { t_sigpipe_harmless = harmless; }
+}  // namespace taskfarm::ipc
+
 namespace taskfarm::ipc::detail {
 
 namespace {
+// Consumes a SIGPIPE our own write left pending (only when SIGPIPE is blocked in
+// this thread; an ignored one is never pending).
+void drain_own_sigpipe() noexcept {
+  sigset_t pipe_set;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  const timespec zero{0, 0};
+  while (sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
+  }
+}
+
 // write() on a pipe whose reader is gone raises SIGPIPE, whose default action
 // kills the process. We block it around the write and swallow the one we caused,
 // so a dead worker (or a dead master) is an EPIPE result and never a death.
@@ -31,14 +50,7 @@ class SigpipeGuard {
   }
   void caused_epipe() noexcept { epipe_ = true; }
   ~SigpipeGuard() {
-    if (epipe_ && !was_pending_) {
-      sigset_t pipe_set;
-      sigemptyset(&pipe_set);
-      sigaddset(&pipe_set, SIGPIPE);
-      const timespec zero{0, 0};
-      while (sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
-      }
-    }
+    if (epipe_ && !was_pending_) drain_own_sigpipe();
     pthread_sigmask(SIG_SETMASK, &old_, nullptr);
   }
 
@@ -65,6 +77,12 @@ ssize_t StreamLink::write_some(const ::iovec* iov, int n) {
       msg.msg_iov = const_cast<::iovec*>(iov);
       msg.msg_iovlen = static_cast<std::size_t>(n);
       w = ::sendmsg(wfd_raw_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } else if (t_sigpipe_harmless) {
+      w = ::writev(wfd_raw_, iov, n);
+      if (w < 0 && errno == EPIPE) {
+        drain_own_sigpipe();
+        errno = EPIPE;
+      }
     } else {
       SigpipeGuard guard;
       w = ::writev(wfd_raw_, iov, n);
@@ -112,6 +130,48 @@ std::error_code StreamLink::try_send(FrameKind kind, std::uint64_t id,
     auto ec = flush();
     if (ec == Errc::would_block) return {};
     return ec;
+  }
+  return {};
+}
+
+std::error_code StreamLink::send_for(FrameKind kind, std::uint64_t id,
+                                     std::span<const std::byte> payload, Clock::duration timeout) {
+  if (has_pending_output()) return Link::send_for(kind, id, payload, timeout);
+  if (payload.size() > max_) return Errc::too_large;
+  if (broken_ == Errc::peer_gone || broken_ == Errc::closed) return broken_;
+  // Nothing queued ahead: write the frame straight from the caller's buffer,
+  // waiting for room as the peer reads. Copying a large payload into out_
+  // first would cost a copy and, for a fresh buffer, a page fault per 4 KiB.
+  const FrameHeader h = make_header(kind, id, payload.size());
+  const auto* hb = reinterpret_cast<const std::byte*>(&h);
+  const std::size_t total = sizeof h + payload.size();
+  auto deadline = Clock::time_point::max();
+  if (timeout != Clock::duration::max()) {
+    const auto now = Clock::now();
+    deadline = timeout >= deadline - now ? deadline : now + timeout;
+  }
+  std::size_t done = 0;
+  while (done < total) {
+    iovec iov[2];
+    int n = 0;
+    if (done < sizeof h) iov[n++] = {const_cast<std::byte*>(hb + done), sizeof h - done};
+    const std::size_t pdone = done > sizeof h ? done - sizeof h : 0;
+    if (pdone < payload.size())
+      iov[n++] = {const_cast<std::byte*>(payload.data() + pdone), payload.size() - pdone};
+    const ssize_t w = write_some(iov, n);
+    if (w >= 0) {
+      done += static_cast<std::size_t>(w);
+      continue;
+    }
+    if (-w != EAGAIN) return from_errno(static_cast<int>(-w));
+    if (auto ec = wait_until(true, deadline)) {
+      // Out of time: the rest stays queued, as with try_send + flush_for.
+      out_.clear();
+      out_pos_ = 0;
+      if (done < sizeof h) out_.insert(out_.end(), hb + done, hb + sizeof h);
+      out_.insert(out_.end(), payload.begin() + static_cast<std::ptrdiff_t>(pdone), payload.end());
+      return ec;
+    }
   }
   return {};
 }
@@ -212,7 +272,8 @@ std::error_code StreamLink::try_receive(Frame& out) {
       large_payload_.resize(large_got_);
       out.header = large_hdr_;
       out.payload.swap(large_payload_);
-      large_payload_.clear();
+      // Keep the caller's old buffer, size and all: the next large frame is read
+      // into it without zero-filling what it overwrites anyway.
       reading_large_ = false;
       return {};
     }
@@ -235,7 +296,8 @@ std::error_code StreamLink::try_receive(Frame& out) {
         in_begin_ += sizeof h;
         large_hdr_ = h;
         large_got_ = 0;
-        large_payload_.clear();
+        if (large_payload_.size() > std::max<std::uint64_t>(h.length, std::size_t{1} << 20))
+          large_payload_.resize(std::max<std::uint64_t>(h.length, std::size_t{1} << 20));  // no more than needed
         reading_large_ = true;
         continue;
       }

@@ -5,9 +5,11 @@
 // Output: a frame is written with one writev when nothing is pending, and only
 // the unwritten rest is copied into the output buffer; Flush::deferred frames
 // collect in the buffer (up to kCoalesceBytes) for one write. Input: small frames
-// are parsed out of a 64 KiB read buffer, many per read(); a large payload is read
+// are parsed out of a 256 KiB read buffer, many per read(); a large payload is read
 // straight into its destination, which grows with the bytes actually received, so
-// a corrupt length never allocates more than the data that arrived (x2).
+// a corrupt length never allocates more than the data that arrived (x2). The
+// destination is the buffer of the caller's previous frame (swapped in), so a
+// stream of large frames reuses memory instead of zero-filling fresh pages.
 
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -27,6 +29,10 @@ class StreamLink final : public Link {
 
   std::error_code try_send(FrameKind kind, std::uint64_t id, std::span<const std::byte> payload,
                            Flush flush) override;
+  // With nothing queued, writes the frame straight from `payload` (no copy into
+  // the output buffer), waiting for room as the peer reads.
+  std::error_code send_for(FrameKind kind, std::uint64_t id, std::span<const std::byte> payload,
+                           Clock::duration timeout) override;
   std::error_code flush() override;
   bool has_pending_output() const noexcept override { return out_pos_ < out_.size(); }
   std::size_t pending_output_bytes() const noexcept override { return out_.size() - out_pos_; }
@@ -39,7 +45,9 @@ class StreamLink final : public Link {
   bool prepare_wait() noexcept override;
   int writable_fd() const noexcept override { return wfd_raw_; }
 
-  static constexpr std::size_t kReadBuffer = 64 * 1024;
+  // Room for a 64 KiB frame and its header in one read (frames up to half of it
+  // are parsed out of the buffer; larger ones are read into their payload).
+  static constexpr std::size_t kReadBuffer = 256 * 1024;
   static constexpr std::size_t kCoalesceBytes = 64 * 1024;
 
  private:

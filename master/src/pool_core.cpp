@@ -751,6 +751,7 @@ int PoolCore::poll_timeout_ms() const {
 }
 
 void PoolCore::run() noexcept {
+  ipc::sigpipe_is_harmless_in_this_thread();  // this thread blocks every signal
   std::vector<pollfd> pfds;
   std::vector<Worker*> owners;  // pfds[i] belongs to owners[i] (nullptr: ours)
   std::vector<Zygote::Event> events = std::move(early_events_);

@@ -12,7 +12,7 @@ namespace {
 using std::chrono::milliseconds;
 using taskfarm::cli::parse_duration;
 
-std::string error_of(const char* text) {
+std::string duration_error(const char* text) {
   try {
     (void)parse_duration(text);
   } catch (const std::invalid_argument& e) {
@@ -37,16 +37,16 @@ TEST(Duration, Fractions) {
 }
 
 TEST(Duration, RejectsWhatItCannotRead) {
-  EXPECT_NE(error_of("30").find("a unit is required"), std::string::npos);
-  EXPECT_NE(error_of("5x").find("unknown unit \"x\""), std::string::npos);
-  EXPECT_NE(error_of("5 s").find("unknown unit"), std::string::npos);
-  EXPECT_NE(error_of("-5s").find("must not be negative"), std::string::npos);
-  EXPECT_NE(error_of("").find("expected a duration"), std::string::npos);
-  EXPECT_NE(error_of("s").find("expected a duration"), std::string::npos);
-  EXPECT_NE(error_of("0.5ms").find("whole number of milliseconds"), std::string::npos);
-  EXPECT_NE(error_of("1.2.3s").find("unknown unit"), std::string::npos);
-  EXPECT_NE(error_of("99999999999999h").find("too long"), std::string::npos);
-  EXPECT_NE(error_of("5x").find("found \"5x\""), std::string::npos);  // says what it saw
+  EXPECT_NE(duration_error("30").find("a unit is required"), std::string::npos);
+  EXPECT_NE(duration_error("5x").find("unknown unit \"x\""), std::string::npos);
+  EXPECT_NE(duration_error("5 s").find("unknown unit"), std::string::npos);
+  EXPECT_NE(duration_error("-5s").find("must not be negative"), std::string::npos);
+  EXPECT_NE(duration_error("").find("expected a duration"), std::string::npos);
+  EXPECT_NE(duration_error("s").find("expected a duration"), std::string::npos);
+  EXPECT_NE(duration_error("0.5ms").find("whole number of milliseconds"), std::string::npos);
+  EXPECT_NE(duration_error("1.2.3s").find("unknown unit"), std::string::npos);
+  EXPECT_NE(duration_error("99999999999999h").find("too long"), std::string::npos);
+  EXPECT_NE(duration_error("5x").find("found \"5x\""), std::string::npos);  // says what it saw
 }
 
 }  // namespace

@@ -21,7 +21,7 @@ using taskfarm::cli::parse_job_text;
 JobFile parse(const std::string& text) { return parse_job_text(text, "/jobs"); }
 
 // The error of parsing `text` and checking its inputs, or "no error".
-std::string error_of(const std::string& text, const std::filesystem::path& base = "/jobs") {
+std::string job_error(const std::string& text, const std::filesystem::path& base = "/jobs") {
   try {
     const JobFile f = parse_job_text(text, base);
     for (const auto& job : f.jobs) (void)taskfarm::cli::check_inputs(job);
@@ -49,7 +49,7 @@ std::string one_job(const std::string& job_fields, const std::string& top = "") 
 
 #define EXPECT_ERROR_AT(text, path, words)                                           \
   do {                                                                               \
-    const std::string err_ = error_of(text);                                         \
+    const std::string err_ = job_error(text);                                         \
     EXPECT_EQ(err_.rfind(std::string(path) + ": ", 0), 0u) << "error was: " << err_; \
     EXPECT_NE(err_.find(words), std::string::npos) << "error was: " << err_;         \
   } while (0)
@@ -123,13 +123,13 @@ TEST(JobFile, OnErrorAndJoblog) {
 }
 
 TEST(JobFile, MalformedJsonGivesLineAndColumn) {
-  const std::string err = error_of("{\n  \"jobs\": [\n    {\"task\": \"echo\",, }\n  ]\n}\n");
+  const std::string err = job_error("{\n  \"jobs\": [\n    {\"task\": \"echo\",, }\n  ]\n}\n");
   EXPECT_NE(err.find("invalid JSON at line 3, column 21"), std::string::npos) << err;
 }
 
 TEST(JobFile, TopLevelProblems) {
-  EXPECT_NE(error_of("[1]").find("must be a JSON object"), std::string::npos);
-  EXPECT_NE(error_of("{}").find("missing \"jobs\""), std::string::npos);
+  EXPECT_NE(job_error("[1]").find("must be a JSON object"), std::string::npos);
+  EXPECT_NE(job_error("{}").find("missing \"jobs\""), std::string::npos);
   EXPECT_ERROR_AT(R"({"jobs": []})", "jobs", "at least one job");
   EXPECT_ERROR_AT(R"({"jobs": {}})", "jobs", "expected an array");
   EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"list": [1]})", R"("poll": {})"), "poll",
@@ -224,13 +224,13 @@ TEST(JobFile, UnreadableAndEmptyInputFiles) {
   fs::create_directories(dir / "sub");
   std::ofstream(dir / "empty.txt") << "\n\n";
   std::ofstream(dir / "bad.jsonl") << "{\"a\": 1}\n{nope}\n";
-  const std::string e1 = error_of(one_job(R"("task": "echo", "inputs": {"lines": "sub"})"), dir);
+  const std::string e1 = job_error(one_job(R"("task": "echo", "inputs": {"lines": "sub"})"), dir);
   EXPECT_NE(e1.find("jobs[0].inputs.lines: cannot read \"sub\""), std::string::npos) << e1;
-  const std::string e2 = error_of(one_job(R"("task": "echo", "inputs": {"lines": "empty.txt"})"), dir);
+  const std::string e2 = job_error(one_job(R"("task": "echo", "inputs": {"lines": "empty.txt"})"), dir);
   EXPECT_NE(e2.find("jobs[0].inputs.lines: no inputs: \"empty.txt\" has no non-empty lines"), std::string::npos) << e2;
-  const std::string e3 = error_of(one_job(R"("task": "echo", "inputs": {"lines": {"file": "bad.jsonl", "json": true}})"), dir);
+  const std::string e3 = job_error(one_job(R"("task": "echo", "inputs": {"lines": {"file": "bad.jsonl", "json": true}})"), dir);
   EXPECT_NE(e3.find("jobs[0].inputs.lines: input #1: line 2 of \"bad.jsonl\": invalid JSON"), std::string::npos) << e3;
-  EXPECT_EQ(error_of(one_job(R"("task": "echo", "inputs": {"glob": "*.txt"})"), dir), "no error");
+  EXPECT_EQ(job_error(one_job(R"("task": "echo", "inputs": {"glob": "*.txt"})"), dir), "no error");
   fs::remove_all(dir);
 }
 
@@ -260,7 +260,7 @@ TEST(JobFile, ArgumentsThatDoNotFitTheTask) {
   EXPECT_ERROR_AT(one_job(R"("task": "sleep_ms", "inputs": {"range": {"start": 0, "stop": 9223372036854775807, "step": 1000000000000}},
                              "args": "{}*2")"),
                   "jobs[0].args", "overflows");
-  EXPECT_EQ(error_of(one_job(R"("task": "echo", "inputs": {"range": {"stop": 100000000000}})")), "no error");
+  EXPECT_EQ(job_error(one_job(R"("task": "echo", "inputs": {"range": {"stop": 100000000000}})")), "no error");
 }
 
 TEST(JobFile, OnErrorProblems) {

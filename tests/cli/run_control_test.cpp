@@ -273,6 +273,8 @@ TEST_F(RunControl, ExecTimeoutsSignalsAndExitCodesThroughTheProgram) {
 }
 
 TEST_F(RunControl, EveryLineIsWholeAfterCtrlCAndAfterKill9) {
+  // Lines written before each stop (fewer under sanitizers, where a line costs more).
+  constexpr std::size_t kLinesBeforeStopping = taskfarm::test::full_or_sanitized(20'000, 2'000);
   const fs::path job = write("job.json", R"({"pool": {"workers": 2},
     "jobs": [{"name": "many", "task": "echo", "inputs": {"range": {"stop": 3000000}},
               "args": {"n": "{}", "pad": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx{}"}}],
@@ -282,7 +284,7 @@ TEST_F(RunControl, EveryLineIsWholeAfterCtrlCAndAfterKill9) {
     const pid_t pid = start({"run", job.string(), "--resume"});
     ASSERT_NE(pid, 0);
     const std::size_t before = lines_in(results);
-    ASSERT_TRUE(eventually([&] { return lines_in(results) >= before + 20000; }));
+    ASSERT_TRUE(eventually([&] { return lines_in(results) >= before + kLinesBeforeStopping; }));
     ::kill(pid, sig);
     const Outcome o = finish(pid);
     EXPECT_EQ(o.exit_code, 128 + sig) << o.err;
@@ -319,12 +321,8 @@ TEST_F(RunControl, EveryLineIsWholeAfterCtrlCAndAfterKill9) {
 
 TEST_F(RunControl, AMillionLineFileStreamsInBoundedMemory) {
   // The memory bound is only checked without sanitizers (see below); under them
-  // (5-20x slower) a tenth of the lines still runs the whole path.
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-  constexpr int kLines = 1'000'000;
-#else
-  constexpr int kLines = 100'000;
-#endif
+  // (5-20x slower) 20 000 lines still run the whole path.
+  constexpr int kLines = taskfarm::test::full_or_sanitized(1'000'000, 20'000);
   {
     std::ofstream f(dir_ / "big.txt");
     const std::string pad(60, 'p');

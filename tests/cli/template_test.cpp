@@ -18,7 +18,7 @@ json expand(const json& tmpl, const json& item, std::size_t index = 0) {
 }
 
 // The JobError of compiling or expanding, as "path: problem".
-std::string error_of(const json& tmpl, const json& item, std::size_t index = 0) {
+std::string template_error(const json& tmpl, const json& item, std::size_t index = 0) {
   try {
     (void)expand(tmpl, item, index);
   } catch (const JobError& e) {
@@ -95,28 +95,28 @@ TEST(Template, LiteralsWithoutPlaceholdersStay) {
 }
 
 TEST(Template, SyntaxErrorsNameThePath) {
-  EXPECT_EQ(error_of(json{{"lo", "{a"}}, 1).rfind("args.lo: ", 0), 0u) << error_of(json{{"lo", "{a"}}, 1);
-  EXPECT_NE(error_of("a}", 1).find("no matching '{'"), std::string::npos);
-  EXPECT_NE(error_of(json::array({"x", "{a b}"}), 1).find("args[1]: "), std::string::npos);
-  EXPECT_NE(error_of("{a..b}", 1).find("empty field name"), std::string::npos);
+  EXPECT_EQ(template_error(json{{"lo", "{a"}}, 1).rfind("args.lo: ", 0), 0u) << template_error(json{{"lo", "{a"}}, 1);
+  EXPECT_NE(template_error("a}", 1).find("no matching '{'"), std::string::npos);
+  EXPECT_NE(template_error(json::array({"x", "{a b}"}), 1).find("args[1]: "), std::string::npos);
+  EXPECT_NE(template_error("{a..b}", 1).find("empty field name"), std::string::npos);
 }
 
 TEST(Template, ExpansionErrorsNameThePathAndTheInput) {
-  const std::string missing = error_of(json{{"hi", "{b}"}}, json{{"a", 1}}, 3);
+  const std::string missing = template_error(json{{"hi", "{b}"}}, json{{"a", 1}}, 3);
   EXPECT_EQ(missing.rfind("args.hi: ", 0), 0u) << missing;
   EXPECT_NE(missing.find("input #3"), std::string::npos) << missing;
   EXPECT_NE(missing.find("no field \"b\""), std::string::npos) << missing;
 
-  const std::string not_object = error_of("{a}", 5);
+  const std::string not_object = template_error("{a}", 5);
   EXPECT_NE(not_object.find("needs an object"), std::string::npos) << not_object;
 
-  const std::string not_int = error_of(json{{"n", "{}*2"}}, "x");
+  const std::string not_int = template_error(json{{"n", "{}*2"}}, "x");
   EXPECT_EQ(not_int.rfind("args.n: ", 0), 0u) << not_int;
   EXPECT_NE(not_int.find("needs integers"), std::string::npos) << not_int;
 
-  EXPECT_NE(error_of("{}//0", 5).find("division by zero"), std::string::npos);
-  EXPECT_NE(error_of("{}*2", 9223372036854775807LL).find("overflows"), std::string::npos);
-  EXPECT_NE(error_of("{list.5}", json{{"list", {1}}}).find("no element 5"), std::string::npos);
+  EXPECT_NE(template_error("{}//0", 5).find("division by zero"), std::string::npos);
+  EXPECT_NE(template_error("{}*2", 9223372036854775807LL).find("overflows"), std::string::npos);
+  EXPECT_NE(template_error("{list.5}", json{{"list", {1}}}).find("no element 5"), std::string::npos);
 }
 
 }  // namespace

@@ -7,7 +7,9 @@
 
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +17,7 @@
 #include <cstring>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "peer.hpp"
@@ -126,7 +129,7 @@ TYPED_TEST(LinkConformance, HundredThousandSmallFramesArriveInOrder) {
 TYPED_TEST(LinkConformance, FramesOfEverySizeRoundTripIntact) {
   const std::vector<std::size_t> sizes = {
       0, 1, 23, 24, 25, 63, 64, 65, 4095, 4096, 65535, 65536, 65537,
-      (1 << 20) - 1, 1 << 20, (1 << 20) + 1, std::size_t{64} << 20};
+      (1 << 20) - 1, 1 << 20, (1 << 20) + 1, taskfarm::test::kLargestPayload};
   ForkedPeer peer(this->kTransport, [&](Link& link) {
     // Check each frame, then echo it back unchanged.
     taskfarm::Frame f;
@@ -192,7 +195,7 @@ TYPED_TEST(LinkConformance, DeferredFramesWaitForFlush) {
 }
 
 TYPED_TEST(LinkConformance, TrySendNeverBlocksAndKeepsWhatItCouldNotWrite) {
-  const std::size_t kBig = std::size_t{64} << 20;
+  const std::size_t kBig = taskfarm::test::kLargestPayload;
   ForkedPeer peer(this->kTransport, [&](Link& link) {
     taskfarm::Frame f;
     if (link.receive(f) || f.id() != 9 || compare_pattern(f.payload, 9, kBig) != "") return 1;
@@ -314,10 +317,60 @@ TYPED_TEST(LinkConformance, PeerDyingWhileWeAreBlockedInSendIsPeerGone) {
   });
   Link& link = peer.link();
   // Far more than any pipe or socket buffer: send blocks until the peer is gone.
-  const auto big = pattern(3, std::size_t{64} << 20);
+  const auto big = pattern(3, taskfarm::test::kLargestPayload);
   EXPECT_EQ(link.send_for(FrameKind::task, 1, big, kPatience), Errc::peer_gone);
   EXPECT_FALSE(sigpipe_pending()) << "the SIGPIPE the write caused must be consumed";
   EXPECT_EQ(link.send_for(FrameKind::task, 2, big, kPatience), Errc::peer_gone);
+  EXPECT_EQ(peer.finish(), 0);
+}
+
+TYPED_TEST(LinkConformance, SendForThatTimesOutKeepsTheRestForLaterFlushes) {
+  const std::size_t kBig = std::size_t{8} << 20;  // more than any buffer, ring or queue
+  ForkedPeer peer(this->kTransport, [&](Link& link) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the sender times out meanwhile
+    taskfarm::Frame f;
+    if (link.receive_for(f, kPatience) || f.id() != 1 || compare_pattern(f.payload, 1, kBig) != "")
+      return 1;
+    if (link.receive_for(f, kPatience) || f.id() != 2 || compare_pattern(f.payload, 2, 100) != "")
+      return 2;
+    return 0;
+  });
+  Link& link = peer.link();
+  const auto big = pattern(1, kBig);
+  EXPECT_EQ(link.send_for(FrameKind::task, 1, big, std::chrono::milliseconds(50)), Errc::timed_out);
+  EXPECT_TRUE(link.has_pending_output()) << "the unsent rest belongs to the link now";
+  EXPECT_FALSE(link.flush_for(kPatience));
+  EXPECT_FALSE(link.send_for(FrameKind::task, 2, pattern(2, 100), kPatience));
+  EXPECT_EQ(peer.finish(), 0);
+}
+
+TYPED_TEST(LinkConformance, AThreadThatBlocksSigpipeWritesToADeadPeerWithoutAGuard) {
+  ForkedPeer peer(this->kTransport, [](Link&) { return 0; });
+  Link& link = peer.link();
+  siginfo_t info{};
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(peer.pid()), &info, WEXITED | WNOWAIT), 0);  // gone, not reaped
+  // As the pool's dispatcher does: SIGPIPE blocked in the thread for good,
+  // declared harmless, so no mask is changed around each write.
+  std::thread t([&] {
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
+    taskfarm::ipc::sigpipe_is_harmless_in_this_thread();
+    const auto p = pattern(1, 4096);
+    if (link.writable_fd() >= 0) {  // a byte stream: the write fails with EPIPE
+      EXPECT_EQ(link.send_for(FrameKind::task, 1, p, kPatience), Errc::peer_gone);
+      EXPECT_EQ(link.send_for(FrameKind::task, 2, p, kPatience), Errc::peer_gone);
+    } else {  // shared memory: room in the ring is taken; death shows on receive
+      for (std::uint64_t id : {1, 2}) {
+        const auto ec = link.send_for(FrameKind::task, id, p, kPatience);
+        EXPECT_TRUE(!ec || ec == Errc::peer_gone) << ec.message();
+      }
+    }
+    EXPECT_FALSE(sigpipe_pending()) << "the SIGPIPE the write left pending must be consumed";
+    taskfarm::ipc::sigpipe_is_harmless_in_this_thread(false);
+  });
+  t.join();
   EXPECT_EQ(peer.finish(), 0);
 }
 

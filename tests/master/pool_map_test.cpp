@@ -105,7 +105,7 @@ TEST_P(PoolMap, EmptyInputGivesEmptyResult) {
 TEST_P(PoolMap, StringPayloadsFromZeroTo64MiBAreIntact) {
   Pool pool(options(2));
   const std::vector<std::size_t> sizes = {0,     1,         63,        64,       65535, 65536,
-                                          65537, 1u << 20, 16u << 20, 64u << 20};
+                                          65537, 1u << 20, 16u << 20, taskfarm::test::kLargestPayload};
   std::vector<std::string> in;
   for (std::size_t k = 0; k < sizes.size(); ++k)
     in.push_back(text_pattern(sizes[k], static_cast<unsigned>(k)));
@@ -122,7 +122,7 @@ TEST_P(PoolMap, ByteVectorPayloadsAreIntact) {
   Pool pool(options(2));
   std::vector<std::vector<char>> in;
   for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{4096}, std::size_t{3} << 20,
-                        std::size_t{64} << 20}) {
+                        taskfarm::test::kLargestPayload}) {
     const auto t = text_pattern(n, 3);
     in.emplace_back(t.begin(), t.end());
   }
@@ -137,7 +137,7 @@ TEST_P(PoolMap, ByteVectorPayloadsAreIntact) {
 
 TEST_P(PoolMap, LargeResultsFromSmallArguments) {
   Pool pool(options(2));
-  const std::vector<std::uint64_t> sizes{0, 100, 1u << 20, 64u << 20};
+  const std::vector<std::uint64_t> sizes{0, 100, 1u << 20, taskfarm::test::kLargestPayload};
   const auto out = pool.map(make_text, sizes);
   ASSERT_EQ(out.size(), sizes.size());
   for (std::size_t k = 0; k < sizes.size(); ++k)

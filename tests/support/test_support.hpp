@@ -4,10 +4,29 @@
 #include <gtest/gtest.h>
 #include <sys/types.h>
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
 namespace taskfarm::test {
+
+// True in the sanitizer builds, where every memory access is instrumented and
+// runs 5-20x slower. Their suites look for memory and thread errors, which the
+// same code paths reach with smaller sizes: the biggest payloads and the longest
+// loops run at a fraction there (full_or_sanitized), in full in the release suite.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+template <class T>
+constexpr T full_or_sanitized(T full, T sanitized) noexcept {
+  return kSanitized ? sanitized : full;
+}
+// The largest payload of the large-frame tests: 64 MiB (8 MiB under sanitizers,
+// still eight times a ring, a pipe buffer or a socket buffer).
+inline constexpr std::size_t kLargestPayload =
+    full_or_sanitized(std::size_t{64} << 20, std::size_t{8} << 20);
 
 // Names in /dev/shm of objects this process created ("taskfarm-<pid>-...").
 std::vector<std::string> shm_objects();

@@ -1,6 +1,7 @@
 #include "taskfarm/worker/worker.hpp"
 
 #include <cxxabi.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -89,6 +90,12 @@ int run(const ipc::Endpoint& endpoint, const WorkerConfig& config) noexcept {
     if (config.ring_bytes) lc.ring_bytes = config.ring_bytes;
     ipc::Endpoint ep = endpoint;
     WorkerStatus* const status = take_status(ep);
+    // Workers ignore SIGPIPE (the fork server sets it; spawned workers inherit
+    // it through exec): pipe writes need no per-write signal guard. A task that
+    // restores the default can only die of it once its master is gone.
+    struct sigaction pipe_action {};
+    if (::sigaction(SIGPIPE, nullptr, &pipe_action) == 0 && pipe_action.sa_handler == SIG_IGN)
+      ipc::sigpipe_is_harmless_in_this_thread();
     std::unique_ptr<ipc::Link> link;
     if (auto ec = ipc::attach_link(ep, lc, link)) {
       std::fprintf(stderr, "taskfarm worker %d: cannot attach to %s: %s\n", config.slot,

@@ -264,7 +264,7 @@ TYPED_TEST(SharedMemoryTransport, SizesAroundTheChannelCapacityRoundTrip) {
 TYPED_TEST(SharedMemoryTransport, SixtyFourMiBThroughAOneMiBRing) {
   LinkConfig c;
   c.ring_bytes = std::size_t{1} << 20;
-  constexpr std::size_t kBig = std::size_t{64} << 20;
+  constexpr std::size_t kBig = taskfarm::test::kLargestPayload;
   auto pair = this->make(c);
   const pid_t pid = fork_worker(pair, c, [&](Link& link) {
     Frame f;
@@ -337,7 +337,7 @@ TYPED_TEST(SharedMemoryTransport, WorkerKilledWhileMasterBlockedInSend) {
     if (ready.get() == 1) ::kill(pid, SIGKILL);
   });
   Link& link = *pair.master;
-  const auto big = pattern(3, std::size_t{64} << 20);
+  const auto big = pattern(3, taskfarm::test::kLargestPayload);
   const auto ec = link.send_for(FrameKind::task, 1, big, kPatience);
   killer.join();
   EXPECT_EQ(ec, Errc::peer_gone) << ec.message();
