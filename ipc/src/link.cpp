@@ -7,6 +7,7 @@
 
 #include <cerrno>
 
+#include "deadline.hpp"
 #include "mqueue_link.hpp"
 #include "shm_link.hpp"
 #include "stream_link.hpp"
@@ -15,11 +16,7 @@ namespace taskfarm::ipc {
 
 namespace {
 constexpr auto kForever = Link::Clock::time_point::max();
-
-Link::Clock::time_point deadline_after(Link::Clock::duration d) {
-  const auto now = Link::Clock::now();
-  return d >= kForever - now ? kForever : now + d;
-}
+using detail::deadline_after;
 }  // namespace
 
 std::error_code Link::wait_until(bool for_write, Clock::time_point deadline) {

@@ -306,11 +306,4 @@ void unregister_spinner(LinkControl* control) noexcept {
   retune_locked();
 }
 
-PeerSync::Clock::time_point deadline_after(PeerSync::Clock::duration d) noexcept {
-  if (d == PeerSync::Clock::duration::max()) return PeerSync::Clock::time_point::max();
-  const auto now = PeerSync::Clock::now();
-  return d >= PeerSync::Clock::time_point::max() - now ? PeerSync::Clock::time_point::max()
-                                                       : now + d;
-}
-
 }  // namespace taskfarm::ipc::detail

@@ -50,6 +50,7 @@
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/sync/interprocess_semaphore.hpp>
 
+#include "deadline.hpp"
 #include "taskfarm/ipc/fd.hpp"
 #include "taskfarm/ipc/link.hpp"
 
@@ -280,8 +281,6 @@ class PeerSync {
 void register_spinner(LinkControl* control);
 void unregister_spinner(LinkControl* control) noexcept;
 
-// The deadline `d` from now, saturating at time_point::max().
-[[nodiscard]] PeerSync::Clock::time_point deadline_after(PeerSync::Clock::duration d) noexcept;
 
 // ---------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "deadline.hpp"
+
 namespace taskfarm::ipc {
 namespace {
 thread_local bool t_sigpipe_harmless = false;
@@ -112,12 +114,7 @@ std::error_code StreamLink::try_send(FrameKind kind, std::uint64_t id,
       done = static_cast<std::size_t>(w);
     }
     if (done == sizeof h + payload.size()) return {};
-    // Keep the unwritten rest; the caller flushes it as the peer reads.
-    out_.clear();
-    out_pos_ = 0;
-    if (done < sizeof h) out_.insert(out_.end(), hb + done, hb + sizeof h);
-    const std::size_t pdone = done > sizeof h ? done - sizeof h : 0;
-    out_.insert(out_.end(), payload.begin() + static_cast<std::ptrdiff_t>(pdone), payload.end());
+    keep_unwritten(h, payload, done);  // the caller flushes it as the peer reads
     return {};
   }
   if (out_pos_ == out_.size()) {
@@ -134,6 +131,16 @@ std::error_code StreamLink::try_send(FrameKind kind, std::uint64_t id,
   return {};
 }
 
+void StreamLink::keep_unwritten(const FrameHeader& h, std::span<const std::byte> payload,
+                                std::size_t done) {
+  const auto* hb = reinterpret_cast<const std::byte*>(&h);
+  out_.clear();
+  out_pos_ = 0;
+  if (done < sizeof h) out_.insert(out_.end(), hb + done, hb + sizeof h);
+  const std::size_t pdone = done > sizeof h ? done - sizeof h : 0;
+  out_.insert(out_.end(), payload.begin() + static_cast<std::ptrdiff_t>(pdone), payload.end());
+}
+
 std::error_code StreamLink::send_for(FrameKind kind, std::uint64_t id,
                                      std::span<const std::byte> payload, Clock::duration timeout) {
   if (has_pending_output()) return Link::send_for(kind, id, payload, timeout);
@@ -145,11 +152,7 @@ std::error_code StreamLink::send_for(FrameKind kind, std::uint64_t id,
   const FrameHeader h = make_header(kind, id, payload.size());
   const auto* hb = reinterpret_cast<const std::byte*>(&h);
   const std::size_t total = sizeof h + payload.size();
-  auto deadline = Clock::time_point::max();
-  if (timeout != Clock::duration::max()) {
-    const auto now = Clock::now();
-    deadline = timeout >= deadline - now ? deadline : now + timeout;
-  }
+  const auto deadline = deadline_after(timeout);
   std::size_t done = 0;
   while (done < total) {
     iovec iov[2];
@@ -165,11 +168,7 @@ std::error_code StreamLink::send_for(FrameKind kind, std::uint64_t id,
     }
     if (-w != EAGAIN) return from_errno(static_cast<int>(-w));
     if (auto ec = wait_until(true, deadline)) {
-      // Out of time: the rest stays queued, as with try_send + flush_for.
-      out_.clear();
-      out_pos_ = 0;
-      if (done < sizeof h) out_.insert(out_.end(), hb + done, hb + sizeof h);
-      out_.insert(out_.end(), payload.begin() + static_cast<std::ptrdiff_t>(pdone), payload.end());
+      keep_unwritten(h, payload, done);  // out of time: queued, as with try_send + flush_for
       return ec;
     }
   }
@@ -224,11 +223,7 @@ std::error_code StreamLink::fill() {
 }
 
 std::error_code StreamLink::receive_for(Frame& out, Clock::duration timeout) {
-  auto deadline = Clock::time_point::max();
-  if (timeout != Clock::duration::max()) {
-    const auto now = Clock::now();
-    deadline = timeout >= deadline - now ? deadline : now + timeout;
-  }
+  const auto deadline = deadline_after(timeout);
   bool wait_first = !broken_ && !reading_large_ && in_begin_ == in_end_ && timeout > Clock::duration::zero();
   for (;;) {
     if (wait_first)

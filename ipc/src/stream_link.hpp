@@ -54,6 +54,8 @@ class StreamLink final : public Link {
   // Writes from the iovecs without blocking; returns bytes written or -errno.
   ssize_t write_some(const ::iovec* iov, int n);
   std::error_code fill();  // one read() into in_
+  // With nothing queued, a frame of which `done` bytes were written: queues the rest.
+  void keep_unwritten(const FrameHeader& h, std::span<const std::byte> payload, std::size_t done);
 
   UniqueFd rfd_, wfd_;
   int wfd_raw_;
