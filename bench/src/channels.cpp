@@ -106,7 +106,10 @@ class LinkSide final : public Side {
     return true;
   }
   bool recv(std::size_t n, std::span<const std::byte>& msg) override {
-    if (auto ec = link_->receive_for(frame_, std::chrono::seconds(kPeerTimeoutS))) {
+    // No deadline, as a worker receives and as the raw baselines read: a dead
+    // peer still ends the wait at once (end of stream; shm and mqueue links
+    // watch their peer themselves).
+    if (auto ec = link_->receive(frame_)) {
       error_ = "receive: " + ec.message();
       return false;
     }

@@ -170,7 +170,7 @@ class MqueueLink final : public Link {
       if (direct) assembler_.commit_direct(ok ? got : 0);
       if (!ok && stuck()) return broken_ = Errc::peer_gone;
       if (ok) {
-        sync_.wake_peer();  // a slot is free for a producer that waits for space
+        sync_.wake_peer_for_space();  // a slot is free for a producer that waits for one
         if (direct) {
           if (assembler_.ready()) {
             assembler_.take(out);
@@ -197,7 +197,7 @@ class MqueueLink final : public Link {
   bool prepare_wait() noexcept override {
     if (broken_ || sync_.peer_known_gone() || stuck()) return false;
     if (in_pos_ < in_len_) return false;  // more frames in the last message
-    sync_.arm(kSleepBell);
+    sync_.arm(kSleepBell | (out_.empty() ? 0 : kWantsSpace));
     if (in_ready() || (!out_.empty() && out_ready()) || sync_.peer_closed()) {
       sync_.disarm();
       (void)stuck();  // a re-check that timed out on a dead peer's lock: no more waiting on it
@@ -211,7 +211,7 @@ class MqueueLink final : public Link {
     if (ec != Errc::would_block) return ec;
     const auto deadline = deadline_after(timeout);
     for (;;) {
-      if (auto w = sync_.wait(deadline, [this] { return out_ready(); })) return w;
+      if (auto w = sync_.wait(deadline, [this] { return out_ready(); }, true)) return w;
       ec = flush();
       if (ec != Errc::would_block) return ec;
     }
@@ -224,8 +224,9 @@ class MqueueLink final : public Link {
     for (;;) {
       // Our own output must move too, or two blocked sides could wait on each other.
       if (has_pending_output()) (void)flush();
-      if (auto w = sync_.wait(deadline,
-                              [this] { return in_ready() || (!out_.empty() && out_ready()); }))
+      if (auto w = sync_.wait(
+              deadline, [this] { return in_ready() || (!out_.empty() && out_ready()); },
+              !out_.empty()))
         return w;
       ec = try_receive(out);
       if (ec != Errc::would_block) return ec;

@@ -229,6 +229,14 @@ void PeerSync::wake_peer() noexcept {
   wake_armed();
 }
 
+void PeerSync::wake_peer_for_space() noexcept {
+  // Ordering: the peer armed before its re-check under the queue's (or ring's)
+  // lock; this side took data under that lock before this load, so an armed
+  // flag is seen here whenever the peer could have missed the room.
+  if ((peer_->wait.load(std::memory_order_seq_cst) & kWantsSpace) == 0) return;
+  wake_armed();
+}
+
 void PeerSync::wake_armed() noexcept {
   const std::uint32_t how = peer_->wait.exchange(0, std::memory_order_seq_cst);
   if (how & kSleepSem) {

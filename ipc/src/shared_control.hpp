@@ -77,6 +77,9 @@ static_assert(sizeof(ControlIdentity) == 40);
 // Values of SideLine::wait: how the side sleeps, so the waker knows how to wake it.
 inline constexpr std::uint32_t kSleepSem = 1;   // in worker_sem.timed_wait()
 inline constexpr std::uint32_t kSleepBell = 2;  // in poll() on its doorbell socket end
+// Or-ed into the flag by a side that also waits for room to send (it has output
+// pending): only then does the consumer's taking of data need to wake it.
+inline constexpr std::uint32_t kWantsSpace = 4;
 
 // One side's flags, alone on a cache line.
 struct alignas(kCacheLine) SideLine {
@@ -203,6 +206,11 @@ class PeerSync {
   // After this side published data or freed space: wakes the peer if, and only
   // if, it is armed. The caller's index store (seq_cst) precedes this call.
   void wake_peer() noexcept;
+  // wake_peer() for a consumer that just made room: wakes the peer only if it
+  // armed with kWantsSpace. A peer asleep waiting for data only (its reply, say)
+  // is left alone: waking it per message taken would cost it a wake-up, a
+  // re-check and a sleep for nothing, several times per large frame.
+  void wake_peer_for_space() noexcept;
   // Whether the peer has armed its flag (it sleeps or is about to). A hint for
   // batching; wake_peer() is what makes wake-ups reliable.
   [[nodiscard]] bool peer_waiting() const noexcept {
@@ -239,8 +247,10 @@ class PeerSync {
   // briefly when allowed, then sleeps on worker_sem in slices of kSlice and
   // checks its master between slices; the master sleeps in poll() on the
   // doorbell. ready() must read the shared index with a seq_cst load.
+  // `wants_space`: ready() also holds when room to send appears (see kWantsSpace).
   template <class Ready>
-  [[nodiscard]] std::error_code wait(Clock::time_point deadline, Ready&& ready);
+  [[nodiscard]] std::error_code wait(Clock::time_point deadline, Ready&& ready,
+                                     bool wants_space = false);
 
   // Worker: records that it is attached (SideLine::attached).
   void mark_attached() noexcept { mine_->attached.store(1, std::memory_order_release); }
@@ -319,11 +329,11 @@ bool PeerSync::spin(Ready& ready) {
 }
 
 template <class Ready>
-std::error_code PeerSync::wait(Clock::time_point deadline, Ready&& ready) {
+std::error_code PeerSync::wait(Clock::time_point deadline, Ready&& ready, bool wants_space) {
   if (gone_) return {};
   if (role_ == Role::worker && spin(ready)) return {};
   for (;;) {
-    arm(role_ == Role::worker ? kSleepSem : kSleepBell);
+    arm((role_ == Role::worker ? kSleepSem : kSleepBell) | (wants_space ? kWantsSpace : 0));
     if (ready() || peer_closed()) {
       disarm_awake();
       if (!ready()) gone_ = true;  // closed, and nothing left to do: callers see peer_gone

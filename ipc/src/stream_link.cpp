@@ -8,14 +8,20 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
 #include "deadline.hpp"
+#include "test_hooks.hpp"
 
 namespace taskfarm::ipc {
 namespace {
 thread_local bool t_sigpipe_harmless = false;
+// Whether pipe reads and writes can be made non-blocking per call (RWF_NOWAIT;
+// Linux sets FMODE_NOWAIT on pipes since 6.x). Cleared, for the whole process,
+// the first time the kernel refuses the flag, or by a test.
+std::atomic<bool> g_pipe_nowait{true};
 }  // namespace
 
 void sigpipe_is_harmless_in_this_thread(bool harmless) noexcept { t_sigpipe_harmless = harmless; }
@@ -23,7 +29,15 @@ void sigpipe_is_harmless_in_this_thread(bool harmless) noexcept { t_sigpipe_harm
 
 namespace taskfarm::ipc::detail {
 
+void stream_links_use_nonblocking_descriptors(bool on) noexcept {
+  g_pipe_nowait.store(!on, std::memory_order_relaxed);
+}
+
 namespace {
+// Whether errno after preadv2/pwritev2(RWF_NOWAIT) means the kernel cannot do
+// that on this descriptor (old kernels: no FMODE_NOWAIT on pipes, no preadv2).
+bool nowait_unsupported(int err) noexcept { return err == EOPNOTSUPP || err == EINVAL || err == ENOSYS; }
+
 // Consumes a SIGPIPE our own write left pending (only when SIGPIPE is blocked in
 // this thread; an ignored one is never pending).
 void drain_own_sigpipe() noexcept {
@@ -38,9 +52,12 @@ void drain_own_sigpipe() noexcept {
 // write() on a pipe whose reader is gone raises SIGPIPE, whose default action
 // kills the process. We block it around the write and swallow the one we caused,
 // so a dead worker (or a dead master) is an EPIPE result and never a death.
+// Inactive (no system calls) in threads where SIGPIPE is harmless; the caller
+// then swallows what it caused itself.
 class SigpipeGuard {
  public:
-  SigpipeGuard() noexcept {
+  explicit SigpipeGuard(bool active) noexcept : active_(active) {
+    if (!active_) return;
     sigset_t pipe_set;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
@@ -50,47 +67,96 @@ class SigpipeGuard {
     was_pending_ = sigismember(&pending, SIGPIPE) == 1;
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old_);
   }
-  void caused_epipe() noexcept { epipe_ = true; }
+  // After a write that may have raised SIGPIPE: it is consumed (unless one was
+  // pending before, which is not ours to take).
+  void may_have_raised() noexcept {
+    if (!active_)
+      drain_own_sigpipe();
+    else
+      raised_ = true;
+  }
   ~SigpipeGuard() {
-    if (epipe_ && !was_pending_) drain_own_sigpipe();
+    if (!active_) return;
+    if (raised_ && !was_pending_) drain_own_sigpipe();
     pthread_sigmask(SIG_SETMASK, &old_, nullptr);
   }
 
  private:
-  sigset_t old_;
+  bool active_;
+  sigset_t old_{};
   bool was_pending_ = false;
-  bool epipe_ = false;
+  bool raised_ = false;
 };
 }  // namespace
 
 StreamLink::StreamLink(UniqueFd rfd, UniqueFd wfd, bool socket, std::uint64_t max_frame_bytes)
     : rfd_(std::move(rfd)), wfd_(std::move(wfd)), socket_(socket), max_(max_frame_bytes) {
   wfd_raw_ = wfd_ ? wfd_.get() : rfd_.get();
-  set_nonblocking(rfd_.get(), true);
-  set_nonblocking(wfd_raw_, true);
+  blocking_fds_ = socket_ || g_pipe_nowait.load(std::memory_order_relaxed);
+  set_nonblocking(rfd_.get(), !blocking_fds_);
+  set_nonblocking(wfd_raw_, !blocking_fds_);
   in_.resize(kReadBuffer);
 }
 
-ssize_t StreamLink::write_some(const ::iovec* iov, int n) {
+void StreamLink::use_nonblocking_descriptors() noexcept {
+  g_pipe_nowait.store(false, std::memory_order_relaxed);
+  blocking_fds_ = false;
+  set_nonblocking(rfd_.get(), true);
+  set_nonblocking(wfd_raw_, true);
+}
+
+ssize_t StreamLink::pipe_writev(const ::iovec* iov, int n, bool wait) {
+  if (!blocking_fds_ || wait) return ::writev(wfd_raw_, iov, n);
+  const ssize_t w = ::pwritev2(wfd_raw_, iov, n, -1, RWF_NOWAIT);
+  if (w >= 0 || !nowait_unsupported(errno)) return w;
+  use_nonblocking_descriptors();
+  return ::writev(wfd_raw_, iov, n);
+}
+
+ssize_t StreamLink::write_some(const ::iovec* iov, int n, bool wait) {
+  std::size_t want = 0;
+  for (int i = 0; i < n; ++i) want += iov[i].iov_len;
   for (;;) {
     ssize_t w;
+    int err;
     if (socket_) {
       msghdr msg{};
       msg.msg_iov = const_cast<::iovec*>(iov);
       msg.msg_iovlen = static_cast<std::size_t>(n);
-      w = ::sendmsg(wfd_raw_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-    } else if (t_sigpipe_harmless) {
-      w = ::writev(wfd_raw_, iov, n);
-      if (w < 0 && errno == EPIPE) {
-        drain_own_sigpipe();
-        errno = EPIPE;
-      }
+      w = ::sendmsg(wfd_raw_, &msg, MSG_NOSIGNAL | (wait ? 0 : MSG_DONTWAIT));
+      err = errno;
     } else {
-      SigpipeGuard guard;
-      w = ::writev(wfd_raw_, iov, n);
-      if (w < 0 && errno == EPIPE) guard.caused_epipe();
+      // A pipe write that the reader's death cuts short raises SIGPIPE and
+      // returns EPIPE, or, if it had written some bytes already, their count:
+      // either way our own SIGPIPE may be pending. A whole write raised none.
+      SigpipeGuard guard(!t_sigpipe_harmless);
+      w = pipe_writev(iov, n, wait);
+      err = errno;
+      if ((w < 0 && err == EPIPE) || (w >= 0 && static_cast<std::size_t>(w) < want))
+        guard.may_have_raised();
     }
     if (w >= 0) return w;
+    if (err == EINTR) continue;
+    return -err;
+  }
+}
+
+ssize_t StreamLink::read_some(std::byte* p, std::size_t n, bool wait) {
+  for (;;) {
+    ssize_t r;
+    if (socket_) {
+      r = ::recv(rfd_.get(), p, n, wait ? 0 : MSG_DONTWAIT);
+    } else if (!blocking_fds_ || wait) {
+      r = ::read(rfd_.get(), p, n);
+    } else {
+      ::iovec iov{p, n};
+      r = ::preadv2(rfd_.get(), &iov, 1, -1, RWF_NOWAIT);
+      if (r < 0 && nowait_unsupported(errno)) {
+        use_nonblocking_descriptors();
+        continue;
+      }
+    }
+    if (r >= 0) return r;
     if (errno == EINTR) continue;
     return -errno;
   }
@@ -106,7 +172,7 @@ std::error_code StreamLink::try_send(FrameKind kind, std::uint64_t id,
   if (!has_pending_output() && flush_mode == Flush::now) {
     iovec iov[2] = {{const_cast<std::byte*>(hb), sizeof h},
                     {const_cast<std::byte*>(payload.data()), payload.size()}};
-    const ssize_t w = write_some(iov, payload.empty() ? 1 : 2);
+    const ssize_t w = write_some(iov, payload.empty() ? 1 : 2, false);
     std::size_t done = 0;
     if (w < 0) {
       if (-w != EAGAIN) return from_errno(static_cast<int>(-w));
@@ -153,6 +219,9 @@ std::error_code StreamLink::send_for(FrameKind kind, std::uint64_t id,
   const auto* hb = reinterpret_cast<const std::byte*>(&h);
   const std::size_t total = sizeof h + payload.size();
   const auto deadline = deadline_after(timeout);
+  // No deadline: block in write() itself, as a plain pipe writer would (one
+  // system call, not write + poll + write).
+  const bool wait = blocking_fds_ && deadline == Clock::time_point::max();
   std::size_t done = 0;
   while (done < total) {
     iovec iov[2];
@@ -161,7 +230,7 @@ std::error_code StreamLink::send_for(FrameKind kind, std::uint64_t id,
     const std::size_t pdone = done > sizeof h ? done - sizeof h : 0;
     if (pdone < payload.size())
       iov[n++] = {const_cast<std::byte*>(payload.data() + pdone), payload.size() - pdone};
-    const ssize_t w = write_some(iov, n);
+    const ssize_t w = write_some(iov, n, wait);
     if (w >= 0) {
       done += static_cast<std::size_t>(w);
       continue;
@@ -175,10 +244,17 @@ std::error_code StreamLink::send_for(FrameKind kind, std::uint64_t id,
   return {};
 }
 
-std::error_code StreamLink::flush() {
+std::error_code StreamLink::flush() { return flush_out(false); }
+
+std::error_code StreamLink::flush_for(Clock::duration timeout) {
+  if (blocking_fds_ && timeout == Clock::duration::max()) return flush_out(true);
+  return Link::flush_for(timeout);
+}
+
+std::error_code StreamLink::flush_out(bool wait) {
   while (out_pos_ < out_.size()) {
     iovec iov{out_.data() + out_pos_, out_.size() - out_pos_};
-    const ssize_t w = write_some(&iov, 1);
+    const ssize_t w = write_some(&iov, 1, wait);
     if (w < 0) {
       if (-w == EAGAIN) return Errc::would_block;
       return from_errno(static_cast<int>(-w));
@@ -203,26 +279,26 @@ bool StreamLink::prepare_wait() noexcept {
          h.length <= in_.size() / 2;
 }
 
-std::error_code StreamLink::fill() {
+std::error_code StreamLink::fill(bool wait) {
   if (in_begin_ == in_end_) in_begin_ = in_end_ = 0;
   if (in_end_ == in_.size() && in_begin_ > 0) {
     std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
     in_end_ -= in_begin_;
     in_begin_ = 0;
   }
-  for (;;) {
-    const ssize_t r = ::read(rfd_.get(), in_.data() + in_end_, in_.size() - in_end_);
-    if (r > 0) {
-      in_end_ += static_cast<std::size_t>(r);
-      return {};
-    }
-    if (r == 0) return Errc::peer_gone;  // end of stream: the peer closed or died
-    if (errno == EINTR) continue;
-    return from_errno(errno);
+  const ssize_t r = read_some(in_.data() + in_end_, in_.size() - in_end_, wait);
+  if (r > 0) {
+    in_end_ += static_cast<std::size_t>(r);
+    return {};
   }
+  if (r == 0) return Errc::peer_gone;  // end of stream: the peer closed or died
+  return from_errno(static_cast<int>(-r));
 }
 
 std::error_code StreamLink::receive_for(Frame& out, Clock::duration timeout) {
+  // No deadline: block in read() itself, as a plain pipe reader would (one
+  // system call, not poll + read). End of stream still ends the wait at once.
+  if (blocking_fds_ && timeout == Clock::duration::max()) return receive_frame(out, true);
   const auto deadline = deadline_after(timeout);
   bool wait_first = !broken_ && !reading_large_ && in_begin_ == in_end_ && timeout > Clock::duration::zero();
   for (;;) {
@@ -234,7 +310,9 @@ std::error_code StreamLink::receive_for(Frame& out, Clock::duration timeout) {
   }
 }
 
-std::error_code StreamLink::try_receive(Frame& out) {
+std::error_code StreamLink::try_receive(Frame& out) { return receive_frame(out, false); }
+
+std::error_code StreamLink::receive_frame(Frame& out, bool wait) {
   if (broken_) return broken_;
   for (;;) {
     if (reading_large_) {
@@ -254,15 +332,14 @@ std::error_code StreamLink::try_receive(Frame& out) {
         const std::size_t target = std::min<std::uint64_t>(
             large_hdr_.length, std::max<std::size_t>(large_got_ * 2, std::size_t{1} << 20));
         if (large_payload_.size() < target) large_payload_.resize(target);
-        const ssize_t r = ::read(rfd_.get(), large_payload_.data() + large_got_, target - large_got_);
+        const ssize_t r = read_some(large_payload_.data() + large_got_, target - large_got_, wait);
         if (r > 0) {
           large_got_ += static_cast<std::size_t>(r);
           continue;
         }
         if (r == 0) return broken_ = Errc::peer_gone;  // died mid-frame
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN) return Errc::would_block;
-        return broken_ = from_errno(errno);
+        if (-r == EAGAIN) return Errc::would_block;
+        return broken_ = from_errno(static_cast<int>(-r));
       }
       large_payload_.resize(large_got_);
       out.header = large_hdr_;
@@ -297,7 +374,7 @@ std::error_code StreamLink::try_receive(Frame& out) {
         continue;
       }
     }
-    if (auto ec = fill()) {
+    if (auto ec = fill(wait)) {
       if (ec == Errc::peer_gone) broken_ = ec;
       return ec;
     }

@@ -1,7 +1,12 @@
 #pragma once
 // Frames over a byte stream: a pair of pipes, or one Unix-domain socket.
 //
-// Both descriptors are non-blocking; the blocking forms of Link wait with poll().
+// The descriptors stay blocking, and the non-blocking calls ask for it per call
+// (MSG_DONTWAIT on a socket, RWF_NOWAIT on a pipe), so that the blocking forms
+// without a deadline (a worker's receive() and send()) sleep in read() and
+// write() themselves: one system call, as a plain pipe or socket user makes.
+// With a deadline they wait with poll(). On a kernel that refuses RWF_NOWAIT on
+// pipes, pipe links fall back to O_NONBLOCK descriptors and poll() throughout.
 // Output: a frame is written with one writev when nothing is pending, and only
 // the unwritten rest is copied into the output buffer; Flush::deferred frames
 // collect in the buffer (up to kCoalesceBytes) for one write. Input: small frames
@@ -34,11 +39,13 @@ class StreamLink final : public Link {
   std::error_code send_for(FrameKind kind, std::uint64_t id, std::span<const std::byte> payload,
                            Clock::duration timeout) override;
   std::error_code flush() override;
+  // Without a deadline, blocks in write() (see above).
+  std::error_code flush_for(Clock::duration timeout) override;
   bool has_pending_output() const noexcept override { return out_pos_ < out_.size(); }
   std::size_t pending_output_bytes() const noexcept override { return out_.size() - out_pos_; }
   std::error_code try_receive(Frame& out) override;
-  // Waits for the descriptor first when nothing is buffered: a blocking receive
-  // costs poll + read, not read (EAGAIN) + poll + read.
+  // Without a deadline, blocks in read(). With one, waits for the descriptor
+  // first when nothing is buffered: poll + read, not read (EAGAIN) + poll + read.
   std::error_code receive_for(Frame& out, Clock::duration timeout) override;
   int readable_fd() const noexcept override { return rfd_.get(); }
   // Frames already read into the buffer do not make the descriptor readable.
@@ -51,15 +58,26 @@ class StreamLink final : public Link {
   static constexpr std::size_t kCoalesceBytes = 64 * 1024;
 
  private:
-  // Writes from the iovecs without blocking; returns bytes written or -errno.
-  ssize_t write_some(const ::iovec* iov, int n);
-  std::error_code fill();  // one read() into in_
+  // Writes from the iovecs (blocking only if `wait`, which needs blocking_fds_);
+  // returns bytes written or -errno. A pipe write to a gone reader is EPIPE,
+  // never a SIGPIPE death.
+  ssize_t write_some(const ::iovec* iov, int n, bool wait);
+  ssize_t pipe_writev(const ::iovec* iov, int n, bool wait);
+  // One read (blocking only if `wait`); bytes read, 0 at end of stream, or -errno.
+  ssize_t read_some(std::byte* p, std::size_t n, bool wait);
+  std::error_code fill(bool wait);  // one read into in_
+  std::error_code receive_frame(Frame& out, bool wait);
+  std::error_code flush_out(bool wait);
+  // The kernel refused RWF_NOWAIT: O_NONBLOCK descriptors from now on (and for
+  // every pipe link this process creates later).
+  void use_nonblocking_descriptors() noexcept;
   // With nothing queued, a frame of which `done` bytes were written: queues the rest.
   void keep_unwritten(const FrameHeader& h, std::span<const std::byte> payload, std::size_t done);
 
   UniqueFd rfd_, wfd_;
   int wfd_raw_;
   bool socket_;
+  bool blocking_fds_;  // blocking descriptors, non-blocking calls per call (see above)
   std::uint64_t max_;
 
   std::vector<std::byte> out_;

@@ -16,4 +16,10 @@ namespace taskfarm::ipc::detail {
 [[nodiscard]] std::error_code write_raw_bytes(Link& link, std::span<const std::byte> bytes,
                                               Link::Clock::duration timeout);
 
+// `on`: every pipe link this process creates from now on uses O_NONBLOCK
+// descriptors and poll(), as on a kernel without RWF_NOWAIT for pipes (the
+// fallback; fork after the call to have a peer do the same). `!on`: back to
+// blocking descriptors with per-call RWF_NOWAIT (until the kernel refuses it).
+void stream_links_use_nonblocking_descriptors(bool on) noexcept;
+
 }  // namespace taskfarm::ipc::detail

@@ -5,6 +5,7 @@
 // both directions at once, and a peer that dies, lies about a length or sends
 // garbage. Every child is reaped; LeakCheck fails a test that leaves one behind.
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <pthread.h>
@@ -59,10 +60,20 @@ template <class P>
 class LinkConformance : public taskfarm::test::LeakCheck {
  protected:
   static constexpr Transport kTransport = P::transport;
+
+  void SetUp() override {
+    taskfarm::test::LeakCheck::SetUp();
+    if (P::nonblocking_fds) taskfarm::ipc::detail::stream_links_use_nonblocking_descriptors(true);
+  }
+  void TearDown() override {
+    if (P::nonblocking_fds) taskfarm::ipc::detail::stream_links_use_nonblocking_descriptors(false);
+    taskfarm::test::LeakCheck::TearDown();
+  }
 };
 
 using Transports = ::testing::Types<On<Transport::pipe>, On<Transport::socket>,
-                                    On<Transport::mqueue>, On<Transport::shm>>;
+                                    On<Transport::mqueue>, On<Transport::shm>,
+                                    On<Transport::pipe, true>>;
 TYPED_TEST_SUITE(LinkConformance, Transports, TransportName);
 
 // In a peer: receives until the master closes its end; 0 if that is how it ended.
@@ -262,65 +273,116 @@ TYPED_TEST(LinkConformance, PeerThatExitsIsPeerGoneBothWays) {
   EXPECT_EQ(peer.finish(), 0);
 }
 
-TYPED_TEST(LinkConformance, PeerDyingMidFrameIsPeerGoneNotAHang) {
-  struct Case {
-    const char* what;
-    std::uint64_t announced;  // payload length in the header
-    std::size_t sent;         // payload bytes actually written
-    std::size_t header_part;  // header bytes written (24 = all)
-    bool valid_frame_first;
+struct MidFrameDeath {
+  const char* what;
+  std::uint64_t announced;  // payload length in the header
+  std::size_t sent;         // payload bytes actually written
+  std::size_t header_part;  // header bytes written (24 = all)
+  bool valid_frame_first;
+};
+
+// A peer writes part of a frame and exits; the master's receive (with a
+// deadline: the link waits in poll(); without: a stream link blocks in read()
+// itself) must end with peer_gone.
+void expect_peer_gone_mid_frame(Transport transport, const MidFrameDeath& c, bool deadline) {
+  ForkedPeer peer(transport, [&](Link& link) {
+    if (c.valid_frame_first && link.send(FrameKind::result_ok, 1, pattern(7, 300))) return 1;
+    auto bytes = header_bytes(taskfarm::make_header(FrameKind::result_ok, 2, c.announced));
+    bytes.resize(c.header_part);
+    const auto body = pattern(8, c.sent);
+    bytes.insert(bytes.end(), body.begin(), body.end());
+    return raw_write(link, bytes) ? 0 : 2;  // and exit, mid-frame
+  });
+  Link& link = peer.link();
+  auto receive = [&](taskfarm::Frame& f) {
+    return deadline ? link.receive_for(f, kPatience) : link.receive(f);
   };
-  const Case cases[] = {
+  taskfarm::Frame f;
+  if (c.valid_frame_first) {
+    ASSERT_FALSE(receive(f));
+    EXPECT_EQ(f.id(), 1u);
+    EXPECT_EQ(compare_pattern(f.payload, 7, 300), "");
+  }
+  EXPECT_EQ(receive(f), Errc::peer_gone);
+  EXPECT_EQ(link.try_receive(f), Errc::peer_gone);
+  EXPECT_EQ(peer.finish(), 0);
+}
+
+TYPED_TEST(LinkConformance, PeerDyingMidFrameIsPeerGoneNotAHang) {
+  const MidFrameDeath cases[] = {
       {"half a header", 1000, 0, 10, false},
       {"header only", 1000, 0, 24, false},
       {"small frame, part of its payload", 1000, 10, 24, false},
       {"large frame, part of its payload", 8u << 20, 100'000, 24, false},
       {"one good frame, then a broken one", 5000, 4999, 24, true},
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.what);
-    ForkedPeer peer(this->kTransport, [&](Link& link) {
-      if (c.valid_frame_first && link.send(FrameKind::result_ok, 1, pattern(7, 300))) return 1;
-      auto bytes = header_bytes(taskfarm::make_header(FrameKind::result_ok, 2, c.announced));
-      bytes.resize(c.header_part);
-      const auto body = pattern(8, c.sent);
-      bytes.insert(bytes.end(), body.begin(), body.end());
-      return raw_write(link, bytes) ? 0 : 2;  // and exit, mid-frame
-    });
-    Link& link = peer.link();
-    taskfarm::Frame f;
-    if (c.valid_frame_first) {
-      ASSERT_FALSE(link.receive_for(f, kPatience));
-      EXPECT_EQ(f.id(), 1u);
-      EXPECT_EQ(compare_pattern(f.payload, 7, 300), "");
+  for (const bool deadline : {true, false}) {
+    for (const MidFrameDeath& c : cases) {
+      SCOPED_TRACE(std::string(c.what) + (deadline ? ", receive_for" : ", receive without deadline"));
+      expect_peer_gone_mid_frame(this->kTransport, c, deadline);
     }
-    EXPECT_EQ(link.receive_for(f, kPatience), Errc::peer_gone);
-    EXPECT_EQ(link.try_receive(f), Errc::peer_gone);
+  }
+}
+
+// In a peer: takes a little of a big frame as it starts to arrive and dies. The
+// shared-memory transports have no byte stream to read from: their peer waits a
+// little without reading (the sender fills the ring or queue and blocks), then
+// dies.
+int take_a_little_and_die(Link& link) {
+  if (link.writable_fd() < 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return 0;
+  }
+  pollfd p{link.readable_fd(), POLLIN, 0};
+  if (::poll(&p, 1, 30'000) != 1) return 1;
+  char buf[4096];
+  if (::read(link.readable_fd(), buf, sizeof buf) <= 0) return 2;
+  return 0;
+}
+
+TYPED_TEST(LinkConformance, PeerDyingWhileWeAreBlockedInSendIsPeerGone) {
+  // With a deadline (send_for: the link waits in poll()) and without (send: a
+  // stream link blocks in write() itself).
+  for (const bool deadline : {true, false}) {
+    SCOPED_TRACE(deadline ? "send_for" : "send without deadline");
+    ForkedPeer peer(this->kTransport, take_a_little_and_die);
+    Link& link = peer.link();
+    auto send = [&](std::uint64_t id, std::span<const std::byte> p) {
+      return deadline ? link.send_for(FrameKind::task, id, p, kPatience)
+                      : link.send(FrameKind::task, id, p);
+    };
+    // Far more than any pipe or socket buffer: send blocks until the peer is gone.
+    const auto big = pattern(3, taskfarm::test::kLargestPayload);
+    EXPECT_EQ(send(1, big), Errc::peer_gone);
+    EXPECT_FALSE(sigpipe_pending()) << "the SIGPIPE the write caused must be consumed";
+    EXPECT_EQ(send(2, big), Errc::peer_gone);
     EXPECT_EQ(peer.finish(), 0);
   }
 }
 
-TYPED_TEST(LinkConformance, PeerDyingWhileWeAreBlockedInSendIsPeerGone) {
-  ForkedPeer peer(this->kTransport, [](Link& link) {
-    // Shared-memory transports have no byte stream to read from: wait a little
-    // without reading (the sender fills the ring or queue and blocks), then die.
-    if (link.writable_fd() < 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      return 0;
-    }
-    // Wait until the big frame starts to arrive, take a little of it, and die.
-    pollfd p{link.readable_fd(), POLLIN, 0};
-    if (::poll(&p, 1, 30'000) != 1) return 1;
-    char buf[4096];
-    if (::read(link.readable_fd(), buf, sizeof buf) <= 0) return 2;
-    return 0;
-  });
+TYPED_TEST(LinkConformance, NonBlockingCallsNeverBlockWhateverTheDescriptorMode) {
+  // Stream links keep blocking descriptors and ask for non-blocking reads and
+  // writes per call, unless the kernel cannot (then O_NONBLOCK, as forced for
+  // the *_nonblocking_fds instance). Either way the try_ calls never block.
+  ForkedPeer peer(this->kTransport, drain_until_closed);
   Link& link = peer.link();
-  // Far more than any pipe or socket buffer: send blocks until the peer is gone.
-  const auto big = pattern(3, taskfarm::test::kLargestPayload);
-  EXPECT_EQ(link.send_for(FrameKind::task, 1, big, kPatience), Errc::peer_gone);
-  EXPECT_FALSE(sigpipe_pending()) << "the SIGPIPE the write caused must be consumed";
-  EXPECT_EQ(link.send_for(FrameKind::task, 2, big, kPatience), Errc::peer_gone);
+  if (link.writable_fd() >= 0) {
+    const int fl = ::fcntl(link.readable_fd(), F_GETFL);
+    ASSERT_GE(fl, 0);
+    if (TypeParam::nonblocking_fds) {
+      EXPECT_NE(fl & O_NONBLOCK, 0) << "the fallback uses O_NONBLOCK descriptors";
+    } else if (this->kTransport == Transport::socket) {
+      EXPECT_EQ(fl & O_NONBLOCK, 0) << "a socket link asks per call (MSG_DONTWAIT)";
+    }
+  }
+  taskfarm::Frame f;
+  EXPECT_EQ(link.try_receive(f), Errc::would_block);
+  // More than any channel holds: try_send takes what fits and keeps the rest.
+  const auto big = pattern(4, std::size_t{8} << 20);
+  EXPECT_FALSE(link.try_send(FrameKind::task, 1, big));
+  EXPECT_TRUE(link.has_pending_output());
+  EXPECT_EQ(link.try_receive(f), Errc::would_block);
+  EXPECT_FALSE(link.flush_for(kPatience));
   EXPECT_EQ(peer.finish(), 0);
 }
 

@@ -70,15 +70,19 @@ std::string pump(ipc::Link& link, std::size_t n, FrameKind out_kind, std::uint64
 std::size_t pump_size(std::size_t i);
 
 // Typed suites over transports: TYPED_TEST_SUITE(Suite, Types<On<Transport::pipe>, ...>,
-// TransportName) names each instance after its transport.
-template <Transport T>
+// TransportName) names each instance after its transport. `NonblockingFds`: the
+// pipe transport as it runs on a kernel without RWF_NOWAIT for pipes (O_NONBLOCK
+// descriptors and poll(); ipc::detail::stream_links_use_nonblocking_descriptors),
+// which the suite must set up and undo around each test.
+template <Transport T, bool NonblockingFds = false>
 struct On {
   static constexpr Transport transport = T;
+  static constexpr bool nonblocking_fds = NonblockingFds;
 };
 struct TransportName {
   template <class P>
   static std::string GetName(int) {
-    return std::string(to_string(P::transport));
+    return std::string(to_string(P::transport)) + (P::nonblocking_fds ? "_nonblocking_fds" : "");
   }
 };
 

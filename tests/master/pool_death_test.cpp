@@ -1,6 +1,7 @@
 // Deaths: of a worker in each way a process can end, and of the master itself.
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -45,17 +46,19 @@ int die_by_impl(int x) {
 }
 const taskfarm::Task<int(int)> die_by{"pool_test.die_by", &die_by_impl};
 
-// Writes garbage into every non-blocking pipe and socket the worker holds (its
-// link is one), then returns x as if nothing happened. Blocking ones are left
-// alone: they can only be inherited from the test's runner, and one nobody
-// reads would block the task.
+// Writes garbage into every close-on-exec pipe and socket the worker holds that
+// has room (its link is one: taskfarm creates its descriptors close-on-exec),
+// then returns x as if nothing happened. Others are left alone: they can only
+// be inherited from the test's runner (they survived an exec).
 int spew_impl(int x) {
   const std::string junk(64, '!');
   for (int fd = 3; fd < 1024; ++fd) {
     struct stat st {};
     if (::fstat(fd, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) continue;
-    const int flags = ::fcntl(fd, F_GETFL);
-    if (flags < 0 || !(flags & O_NONBLOCK)) continue;
+    const int fd_flags = ::fcntl(fd, F_GETFD);
+    if (fd_flags < 0 || !(fd_flags & FD_CLOEXEC)) continue;
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT)) continue;  // 64 bytes fit: no blocking
     (void)!::write(fd, junk.data(), junk.size());
   }
   return x;
