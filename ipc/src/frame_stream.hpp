@@ -47,12 +47,15 @@ class FrameAssembler {
         return used;
       }
       have_header_ = true;
-      payload_.clear();
+      got_ = 0;
       payload_.reserve(std::min<std::uint64_t>(header_.length, available - used));
     }
-    const std::size_t k =
-        std::min<std::uint64_t>(header_.length - payload_.size(), n - used);
-    payload_.insert(payload_.end(), p + used, p + used + k);
+    const std::size_t k = std::min<std::uint64_t>(header_.length - got_, n - used);
+    if (k > 0) {  // (an empty payload_ has no data() to copy to)
+      room_for(k);
+      std::memcpy(payload_.data() + got_, p + used, k);
+      got_ += k;
+    }
     return used + k;
   }
 
@@ -74,32 +77,46 @@ class FrameAssembler {
     return sizeof h + static_cast<std::size_t>(h.length);
   }
 
-  // For channels that can deliver into memory they are given (a message queue):
-  // when a payload is being assembled and at least `n` more of its bytes are
-  // due, returns room for the next `n` of them in the payload itself (the next
-  // piece is payload only, so it needs no copy); nullptr otherwise. Must be
-  // followed by commit_direct() with the bytes actually written there.
-  [[nodiscard]] std::byte* direct(std::size_t n) {
-    if (!have_header_ || header_.length - payload_.size() < n) return nullptr;
-    direct_at_ = payload_.size();
-    payload_.resize(direct_at_ + n);  // what arrives is due: within the x2 rule
-    return payload_.data() + direct_at_;
+  // For channels that deliver whole pieces of up to `n` bytes into memory they
+  // are given (a message queue): when a payload is being assembled and at least
+  // `min_due` more of its bytes are due, returns room for `n` bytes at the
+  // payload's end, so the next piece lands in the payload without a copy;
+  // nullptr otherwise. The room may reach past the frame by less than `n` (at
+  // most n - min_due: within the x2 rule). Must be followed by commit_direct().
+  [[nodiscard]] std::byte* direct(std::size_t n, std::size_t min_due) {
+    if (!have_header_ || header_.length - got_ < std::max<std::size_t>(min_due, 1)) return nullptr;
+    room_for(n);
+    return payload_.data() + got_;
   }
-  void commit_direct(std::size_t written) noexcept { payload_.resize(direct_at_ + written); }
+  // The piece of `written` bytes is in: returns how many of them lie past the
+  // frame's end (bytes of the frames after it, when the sender packed several
+  // into one piece). Those are at overflow() until take(); the caller feeds them
+  // on as the start of the next piece.
+  [[nodiscard]] std::size_t commit_direct(std::size_t written) noexcept {
+    const std::size_t due = header_.length - got_;
+    if (written <= due) {
+      got_ += written;
+      return 0;
+    }
+    got_ += due;
+    return written - due;
+  }
+  [[nodiscard]] const std::byte* overflow() const noexcept { return payload_.data() + got_; }
 
-  [[nodiscard]] bool ready() const noexcept {
-    return have_header_ && payload_.size() == header_.length;
-  }
+  [[nodiscard]] bool ready() const noexcept { return have_header_ && got_ == header_.length; }
   // True between frames (no partial frame held).
   [[nodiscard]] bool idle() const noexcept { return header_got_ == 0; }
 
   // Hands the finished frame over (buffers are swapped, so neither side
   // allocates in the steady state) and gets ready for the next one.
+  // The caller's previous payload becomes the next frame's buffer, size and all,
+  // so bytes that will be overwritten anyway are not zero-filled first.
   void take(Frame& out) noexcept {
+    payload_.resize(got_);  // never grows: got_ <= size()
     out.header = header_;
     out.payload.swap(payload_);
-    payload_.clear();
     if (payload_.capacity() > kKeepCapacity) std::vector<std::byte>().swap(payload_);
+    got_ = 0;
     header_got_ = 0;
     have_header_ = false;
   }
@@ -112,8 +129,14 @@ class FrameAssembler {
   std::size_t header_got_ = 0;
   bool have_header_ = false;
   FrameHeader header_{};
-  std::vector<std::byte> payload_;
-  std::size_t direct_at_ = 0;
+  // Makes payload_[got_, got_ + n) writable. payload_ may be longer than got_
+  // (a reused buffer): only a shortfall is added (and zero-filled).
+  void room_for(std::size_t n) {
+    if (payload_.size() < got_ + n) payload_.resize(got_ + n);
+  }
+
+  std::vector<std::byte> payload_;  // [0, got_): this frame's payload so far
+  std::size_t got_ = 0;
 };
 
 // Bytes waiting to enter a channel, oldest first.

@@ -25,7 +25,7 @@ namespace bip = boost::interprocess;
 namespace {
 
 constexpr std::uint64_t kMqueueMagic = 0x45554555514d4654ull;  // "TFMQUEUE" in memory (LE)
-constexpr std::uint32_t kMqueueVersion = 1;
+constexpr std::uint32_t kMqueueVersion = 2;  // 2: message counts in the side lines
 
 // Reserves the pages of a named shared object now, so that a full /dev/shm is an
 // error at creation instead of a SIGBUS when a message is first written.
@@ -37,17 +37,6 @@ std::error_code allocate_named(const std::string& name) {
   if (::fstat(fd, &st) != 0) return from_errno(errno);
   if (const int e = ::posix_fallocate(fd, 0, st.st_size); e != 0) return from_errno(e);
   return {};
-}
-
-// Messages in `q`, or `fallback` if its lock could not be taken (see the header);
-// `timed_out` records that.
-std::size_t queued(bip::message_queue& q, std::size_t fallback, bool& timed_out) noexcept {
-  try {
-    return q.get_num_msg();
-  } catch (...) {
-    timed_out = true;
-    return fallback;
-  }
 }
 
 class MqueueLink final : public Link {
@@ -116,9 +105,9 @@ class MqueueLink final : public Link {
       out_.consume(n);
       sent = true;
     }
-    // The send's mutex orders it against the consumer's arming and re-check (it
-    // re-checks under the same mutex), so this load sees an armed flag whenever
-    // the consumer could have missed the message.
+    // send_message() stored the sent count (seq_cst) before this load of the
+    // consumer's flag (seq_cst), and the consumer re-checks that count after
+    // arming: so this load sees an armed flag whenever it could have missed it.
     if (sent) sync_.wake_peer();
     if (out_.empty()) return {};
     if (sync_.check_peer_gone(role_ == Role::master)) return Errc::peer_gone;
@@ -144,8 +133,7 @@ class MqueueLink final : public Link {
         }
         // The payload buffer may be sized for what is queued behind this
         // message too: it has arrived (the lock is taken once per large frame).
-        const std::size_t available =
-            assembler_.idle() ? n + queued(*in_q_, 0, lock_timed_out_) * kMqueueMessageBytes : n;
+        const std::size_t available = assembler_.idle() ? n + in_queued() * kMqueueMessageBytes : n;
         if (!ec) in_pos_ += assembler_.feed(p, n, available, ec);
         if (ec) return broken_ = ec;
         if (assembler_.ready()) {
@@ -157,9 +145,11 @@ class MqueueLink final : public Link {
       std::size_t got = 0;
       unsigned prio = 0;
       bool ok = false;
-      // In the middle of a payload with at least a whole message still due, the
-      // next message is payload only: take it straight into the frame.
-      std::byte* const direct = assembler_.direct(kMqueueMessageBytes);
+      // In the middle of a payload with a good part of a message still due,
+      // take the next message straight into the frame. Senders put large
+      // payloads into messages of their own (send_direct()), so that is the
+      // common case; bytes past the frame's end go back through in_msg_.
+      std::byte* const direct = assembler_.direct(kMqueueMessageBytes, kMqueueMessageBytes / 4);
       try {
         ok = direct ? in_q_->try_receive(direct, kMqueueMessageBytes, got, prio)
                     : in_q_->try_receive(in_msg_.data(), in_msg_.size(), got, prio);
@@ -167,11 +157,16 @@ class MqueueLink final : public Link {
         ok = false;  // lock timeout: see below whether the peer is still there
         lock_timed_out_ = true;
       }
-      if (direct) assembler_.commit_direct(ok ? got : 0);
       if (!ok && stuck()) return broken_ = Errc::peer_gone;
       if (ok) {
+        sync_.record_taken(++taken_);
         sync_.wake_peer_for_space();  // a slot is free for a producer that waits for one
         if (direct) {
+          if (const std::size_t past = assembler_.commit_direct(got); past > 0) {
+            std::memcpy(in_msg_.data(), assembler_.overflow(), past);
+            in_pos_ = 0;
+            in_len_ = past;
+          }
           if (assembler_.ready()) {
             assembler_.take(out);
             return {};
@@ -200,7 +195,6 @@ class MqueueLink final : public Link {
     sync_.arm(kSleepBell | (out_.empty() ? 0 : kWantsSpace));
     if (in_ready() || (!out_.empty() && out_ready()) || sync_.peer_closed()) {
       sync_.disarm();
-      (void)stuck();  // a re-check that timed out on a dead peer's lock: no more waiting on it
       return false;
     }
     return true;
@@ -238,20 +232,26 @@ class MqueueLink final : public Link {
   // its lock timed out (then lock_timed_out_ is set; stuck() tells which).
   bool send_message(const std::byte* p, std::size_t n) noexcept {
     try {
-      return out_q_->try_send(p, n, 0);
+      if (!out_q_->try_send(p, n, 0)) return false;
+      sync_.record_sent(++sent_);
+      return true;
     } catch (...) {
       lock_timed_out_ = true;
       return false;
     }
   }
 
-  // try_send(Flush::now) with nothing queued ahead: the first message carries the
-  // header and the start of the payload (staged), the others go straight from
-  // `payload`; only what the queue cannot take now is copied into out_.
+  // try_send(Flush::now) with nothing queued ahead. A frame that fits one
+  // message goes as one (header and payload staged together); a larger one as
+  // its header alone, then the payload in whole messages straight from
+  // `payload`, which the receiver takes straight into its frame: no copy on
+  // either side beyond the queue's own. Only what the queue cannot take now is
+  // copied into out_.
   std::error_code send_direct(const FrameHeader& h, std::span<const std::byte> payload) {
     if (stuck()) return Errc::peer_gone;
-    const std::size_t first = std::min(payload.size(), kMqueueMessageBytes - sizeof h);
-    staging_.resize(kMqueueMessageBytes);
+    const bool fits = payload.size() <= kMqueueMessageBytes - sizeof h;
+    const std::size_t first = fits ? payload.size() : 0;
+    staging_.resize(kMqueueMessageBytes);  // once: later calls find it sized
     std::memcpy(staging_.data(), &h, sizeof h);
     if (first > 0) std::memcpy(staging_.data() + sizeof h, payload.data(), first);
     std::size_t off = 0;  // payload bytes sent
@@ -274,10 +274,21 @@ class MqueueLink final : public Link {
     return {};  // the rest goes out on later flushes
   }
 
-  // The re-checks after arming: they take the queue's mutex, which orders them
-  // against the peer's send/receive (see flush()).
-  bool in_ready() const noexcept { return queued(*in_q_, 1, lock_timed_out_) > 0; }
-  bool out_ready() const noexcept { return queued(*out_q_, 0, lock_timed_out_) < kMqueueDepth; }
+  // The checks while spinning and the re-checks after arming: the message counts
+  // in the control block (seq_cst, see SideLine), so no queue mutex is taken.
+  // A count is stored just after its queue operation, so this side can take a
+  // message before the peer has counted it (taken_ > peer_sent() for a moment):
+  // that reads as empty, never as a wrapped-around huge number. At most a
+  // queue's depth: the counts are in memory the peer can write.
+  std::uint64_t in_queued() const noexcept {
+    const std::uint64_t sent = sync_.peer_sent();
+    return sent > taken_ ? std::min<std::uint64_t>(sent - taken_, kMqueueDepth) : 0;
+  }
+  bool in_ready() const noexcept { return in_queued() > 0; }
+  bool out_ready() const noexcept {
+    const std::uint64_t taken = sync_.peer_taken();
+    return taken >= sent_ || sent_ - taken < kMqueueDepth;
+  }
 
   // True once a queue's lock could not be taken in time and the peer is gone:
   // it died holding the lock (Boost's mutexes are not robust), so the lock stays
@@ -318,6 +329,8 @@ class MqueueLink final : public Link {
   std::size_t in_len_ = 0;
   FrameAssembler assembler_;
   std::error_code broken_;
+  std::uint64_t sent_ = 0;   // messages put into out_q_ (SideLine::messages_sent)
+  std::uint64_t taken_ = 0;  // messages taken out of in_q_ (SideLine::messages_taken)
   mutable bool lock_timed_out_ = false;  // a queue's lock timed out since stuck() last looked
   bool dead_lock_ = false;               // see stuck()
 };

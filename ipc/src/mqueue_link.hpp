@@ -3,9 +3,13 @@
 // (master->worker, worker->master).
 //
 // Each queue carries a byte stream of frames [FrameHeader|payload] cut into
-// messages of at most kMessageBytes: small frames sent with Flush::deferred share
-// a message, a large frame is fragmented over as many messages as it takes and
-// reassembled by the receiver. Beside the queues, a small control block (the
+// messages of at most kMqueueMessageBytes: small frames sent with Flush::deferred
+// share a message; a frame sent on its own that fits one message is one message;
+// a larger one goes as its header alone, then its payload in whole messages sent
+// straight from the caller's buffer and received straight into the frame's (the
+// queue's own copy in and out are the only ones). Message counts in the control
+// block (SideLine::messages_sent/taken) tell either side whether there is a
+// message or room without taking the queue's mutex. Beside the queues, a small control block (the
 // LinkControl of shared_control.hpp: identity, wait/closed flags, the worker's
 // semaphore) and the doorbell socket give this transport the same sleep/wake-up
 // and death rules as shm: the worker sleeps on the semaphore in slices and checks
@@ -42,9 +46,8 @@ namespace taskfarm::ipc::detail {
 // 1 MiB per direction, whatever LinkConfig::ring_bytes says (that is the shm
 // ring). Many moderate messages rather than a few large ones: the queue's
 // capacity is counted in messages, and a flush of a few small frames takes a
-// whole one. Each message has room for 16 KiB of payload plus a frame header,
-// so a payload of n x 16 KiB travels in n messages, not n + 1 (a 64 KiB frame
-// in 4: every message is a copy in, a copy out and possibly a wake-up).
+// whole one. A 16 KiB payload plus its header fits one message; a 64 KiB one
+// travels as a header message and 4 payload messages.
 inline constexpr std::size_t kMqueueMessageBytes = 16 * 1024 + 64;
 inline constexpr std::size_t kMqueueDepth = 64;
 

@@ -230,8 +230,8 @@ void PeerSync::wake_peer() noexcept {
 }
 
 void PeerSync::wake_peer_for_space() noexcept {
-  // Ordering: the peer armed before its re-check under the queue's (or ring's)
-  // lock; this side took data under that lock before this load, so an armed
+  // Ordering: the peer armed (seq_cst) before re-checking this side's taken
+  // count; this side stored that count (seq_cst) before this load, so an armed
   // flag is seen here whenever the peer could have missed the room.
   if ((peer_->wait.load(std::memory_order_seq_cst) & kWantsSpace) == 0) return;
   wake_armed();

@@ -8,8 +8,8 @@
 // Each side has a `wait` flag in the control block. A side that found nothing to
 // do (it drained everything first) arms its flag (store, seq_cst), re-checks its
 // condition (a seq_cst load of the other side's ring index; for mqueue the
-// queue's message count, read under the queue's mutex, which orders it the same
-// way), and only then sleeps: the worker on the interprocess_semaphore
+// messages its peer has sent or taken, SideLine::messages_sent/taken), and only
+// then sleeps: the worker on the interprocess_semaphore
 // `worker_sem` (after a bounded, adaptive spin when a core is free), the master
 // in poll() on its end of the doorbell socket, since it waits on every worker at
 // once from one thread (a worker that polls, through prepare_wait(), is rung the
@@ -94,6 +94,14 @@ struct alignas(kCacheLine) SideLine {
   // Set (release) once by the worker when it has attached (mqueue: opened and
   // removed the queue names); read (acquire) by the master's destructor.
   std::atomic<std::uint32_t> attached{0};
+  // mqueue only: messages this side has put into its outgoing queue and taken
+  // out of its incoming one, since the link was created. Each is stored
+  // (seq_cst) by this side alone after the queue operation, before it loads the
+  // peer's wait flag; the peer reads them (seq_cst) after arming. They answer
+  // "is there a message?" and "is there room?" without taking the queue's
+  // mutex, so a spinning consumer does not fight its producer for the lock.
+  std::atomic<std::uint64_t> messages_sent{0};
+  std::atomic<std::uint64_t> messages_taken{0};
 };
 
 // The control block, at offset 0 of every shm/mqueue shared object:
@@ -102,9 +110,11 @@ struct alignas(kCacheLine) SideLine {
 //        0     0  id (40 B)              master, before the worker  worker, at attach
 //       40     0  spin_ok                master, when its link      worker, before it
 //                                        count changes              sleeps
-//       64     1  master (wait, closed)  master arms / closes       worker exchanges / reads
+//       64     1  master (wait, closed,  master arms / closes /     worker exchanges / reads
+//                 messages_sent/taken)   counts (mqueue)
 //      128     2  worker (wait, closed,  worker arms / closes /     master exchanges / reads
-//                 attached)              attaches
+//                 attached, messages_    attaches / counts (mqueue)
+//                 sent/taken)
 //      192     3  worker_sem (a sem_t)   master posts               worker waits
 //      256        end; a transport's own lines follow
 struct LinkControl {
@@ -131,7 +141,9 @@ static_assert(offsetof(LinkControl, master) == 1 * kCacheLine);
 static_assert(offsetof(LinkControl, worker) == 2 * kCacheLine);
 static_assert(offsetof(LinkControl, worker_sem) == 3 * kCacheLine);
 static_assert(sizeof(boost::interprocess::interprocess_semaphore) <= kCacheLine);
-static_assert(std::atomic<std::uint32_t>::is_always_lock_free,
+static_assert(offsetof(SideLine, messages_sent) == 16 && sizeof(SideLine) == kCacheLine);
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free &&
+                  std::atomic<std::uint64_t>::is_always_lock_free,
               "atomics shared between processes must be lock-free (address-free)");
 
 // Errors of attach_link for the shm and mqueue transports, with messages that
@@ -251,6 +263,21 @@ class PeerSync {
   template <class Ready>
   [[nodiscard]] std::error_code wait(Clock::time_point deadline, Ready&& ready,
                                      bool wants_space = false);
+
+  // mqueue's message counts (SideLine::messages_sent/taken): this side records
+  // its running totals; the peer's are read with seq_cst loads.
+  void record_sent(std::uint64_t total) noexcept {
+    mine_->messages_sent.store(total, std::memory_order_seq_cst);
+  }
+  void record_taken(std::uint64_t total) noexcept {
+    mine_->messages_taken.store(total, std::memory_order_seq_cst);
+  }
+  [[nodiscard]] std::uint64_t peer_sent() const noexcept {
+    return peer_->messages_sent.load(std::memory_order_seq_cst);
+  }
+  [[nodiscard]] std::uint64_t peer_taken() const noexcept {
+    return peer_->messages_taken.load(std::memory_order_seq_cst);
+  }
 
   // Worker: records that it is attached (SideLine::attached).
   void mark_attached() noexcept { mine_->attached.store(1, std::memory_order_release); }

@@ -286,7 +286,7 @@ std::error_code StreamLink::fill(bool wait) {
     in_end_ -= in_begin_;
     in_begin_ = 0;
   }
-  const ssize_t r = read_some(in_.data() + in_end_, in_.size() - in_end_, wait);
+  const ssize_t r = read_some(in_.data() + in_end_, std::min(in_.size() - in_end_, kReadChunk), wait);
   if (r > 0) {
     in_end_ += static_cast<std::size_t>(r);
     return {};

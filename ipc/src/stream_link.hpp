@@ -52,9 +52,12 @@ class StreamLink final : public Link {
   bool prepare_wait() noexcept override;
   int writable_fd() const noexcept override { return wfd_raw_; }
 
-  // Room for a 64 KiB frame and its header in one read (frames up to half of it
-  // are parsed out of the buffer; larger ones are read into their payload).
+  // Frames up to half of the read buffer are parsed out of it; larger ones are
+  // read into their payload. One read takes at most kReadChunk: a 64 KiB frame
+  // and its header, yet only that much of a large frame's payload is read into
+  // the buffer (and copied out of it) before its header has been seen.
   static constexpr std::size_t kReadBuffer = 256 * 1024;
+  static constexpr std::size_t kReadChunk = 64 * 1024 + 64;
   static constexpr std::size_t kCoalesceBytes = 64 * 1024;
 
  private:

@@ -205,6 +205,35 @@ TYPED_TEST(LinkConformance, DeferredFramesWaitForFlush) {
   EXPECT_EQ(peer.finish(), 0);
 }
 
+TYPED_TEST(LinkConformance, DeferredFramesOfMixedSizesPackedTogetherArriveIntact) {
+  // Deferred frames are packed into the channel back to back, so one piece (a
+  // message, a span of the ring, a read) holds the end of one payload and the
+  // start of the next frames: receivers that take payloads straight into the
+  // frame must hand what lies past its end on.
+  const std::size_t sizes[] = {5000, 30, 20'000, 16'400, 7, 40'000, 16'383, 0, 9000, 70'000};
+  constexpr std::uint64_t kFrames = 400;
+  auto size_of = [&](std::uint64_t i) { return sizes[i % std::size(sizes)]; };
+  ForkedPeer peer(this->kTransport, [&](Link& link) {
+    taskfarm::Frame f;
+    for (std::uint64_t i = 0; i < kFrames; ++i) {
+      if (link.receive(f) || f.id() != i || compare_pattern(f.payload, i, size_of(i)) != "") {
+        std::fprintf(stderr, "peer: frame %llu wrong\n", static_cast<unsigned long long>(i));
+        return 1;
+      }
+    }
+    return drain_until_closed(link);
+  });
+  Link& link = peer.link();
+  for (std::uint64_t i = 0; i < kFrames; ++i) {
+    ASSERT_FALSE(link.try_send(FrameKind::task, i, pattern(i, size_of(i)), taskfarm::ipc::Flush::deferred));
+    if (i % 16 == 15) {
+      ASSERT_FALSE(link.flush_for(kPatience));
+    }
+  }
+  ASSERT_FALSE(link.flush_for(kPatience));
+  EXPECT_EQ(peer.finish(), 0);
+}
+
 TYPED_TEST(LinkConformance, TrySendNeverBlocksAndKeepsWhatItCouldNotWrite) {
   const std::size_t kBig = taskfarm::test::kLargestPayload;
   ForkedPeer peer(this->kTransport, [&](Link& link) {
