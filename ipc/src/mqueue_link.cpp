@@ -258,6 +258,11 @@ class MqueueLink final : public Link {
     const bool started = send_message(staging_.data(), sizeof h + first);
     if (started) {
       off = first;
+      // More messages follow: wake a sleeping peer now, so that its wake-up
+      // (several microseconds) overlaps our copying the rest in, and it takes
+      // the first messages out while we put the last ones in. (Free when the
+      // peer is awake: a load of its flag.)
+      if (off < payload.size()) sync_.wake_peer();
       while (off < payload.size()) {
         const std::size_t n = std::min(kMqueueMessageBytes, payload.size() - off);
         if (!send_message(payload.data() + off, n)) break;
