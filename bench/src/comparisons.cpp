@@ -19,7 +19,10 @@ const Record* find(const Report& r, const std::function<bool(const Record&)>& pr
 }
 
 constexpr double kOverheadTarget = 1.2;
-const char* const kOverheadName = "every transport within 1.2x of its raw baseline";
+// Issue 3's target is the round trip; one-way throughput within the same
+// factor is this project's own, stricter wish, reported apart from it.
+const char* const kRoundTripName = "every transport's round trip (p50) within 1.2x of its raw baseline";
+const char* const kThroughputName = "every transport's one-way throughput within 1.2x of its raw baseline";
 
 }  // namespace
 
@@ -60,13 +63,13 @@ void add_comparisons(Report& report) {
       const bool p50 = t.metric == "rtt_p50";
       add("overhead", t.subject + " RTT " + (p50 ? "p50" : "p99") + " @ " + size + " vs " + raw->subject, t,
           *raw, "cost", p50 ? std::optional<double>(kOverheadTarget) : std::nullopt,
-          p50 ? kOverheadName : "");
+          p50 ? kRoundTripName : "");
     } else if (t.suite == "throughput" && ((t.metric == "msgs_per_s" && t.payload_bytes == 64) ||
                                            (t.metric == "gb_per_s" && t.payload_bytes == (1u << 20)))) {
       add("overhead",
           t.subject + " throughput (" + (t.metric == "msgs_per_s" ? "msg/s" : "GB/s") + ") @ " + size +
               " vs " + raw->subject,
-          t, *raw, "cost", kOverheadTarget, kOverheadName);
+          t, *raw, "cost", kOverheadTarget, kThroughputName);
     }
   }
 

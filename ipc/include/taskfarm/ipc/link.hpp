@@ -70,7 +70,11 @@ class Link {
   virtual void peer_attached() noexcept {}
 
   // Blocking forms. The defaults wait with poll() on the descriptors above;
-  // transports that sleep on other primitives override them.
+  // transports override them: stream links (pipe, socket) block in read() and
+  // write() themselves when there is no deadline (Clock::duration::max(), as in
+  // receive() and send()), shm and mqueue sleep on their own primitives and
+  // never block without checking that the peer lives. A dead peer ends every
+  // one of them with peer_gone.
   [[nodiscard]] virtual std::error_code send(FrameKind kind, std::uint64_t id,
                                      std::span<const std::byte> payload);
   [[nodiscard]] virtual std::error_code send_for(FrameKind kind, std::uint64_t id,
