@@ -281,7 +281,7 @@ bool StreamLink::prepare_wait() noexcept {
 
 std::error_code StreamLink::fill(bool wait) {
   if (in_begin_ == in_end_) in_begin_ = in_end_ = 0;
-  if (in_end_ == in_.size() && in_begin_ > 0) {
+  if (in_.size() - in_end_ < kReadChunk && in_begin_ > 0) {  // room for a whole read
     std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
     in_end_ -= in_begin_;
     in_begin_ = 0;
