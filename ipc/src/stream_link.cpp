@@ -18,9 +18,9 @@
 namespace taskfarm::ipc {
 namespace {
 thread_local bool t_sigpipe_harmless = false;
-// Whether pipe reads and writes can be made non-blocking per call (RWF_NOWAIT;
-// Linux sets FMODE_NOWAIT on pipes since 6.x). Cleared, for the whole process,
-// the first time the kernel refuses the flag, or by a test.
+// Whether pipe reads and writes can be made non-blocking per call (RWF_NOWAIT:
+// pipes gained it in 2023; Debian 12's 6.1 kernel refuses it). Cleared, for the
+// whole process, the first time the kernel refuses the flag, or by a test.
 std::atomic<bool> g_pipe_nowait{true};
 }  // namespace
 
