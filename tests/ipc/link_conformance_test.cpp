@@ -290,6 +290,39 @@ TYPED_TEST(LinkConformance, EmptyLinkWouldBlockAndTimesOut) {
   EXPECT_EQ(peer.finish(), 0);
 }
 
+// The bound: a peer killed while this side is blocked is reported
+// within a second. The blocked call is given the second (after the kill) as its
+// deadline, so a report that came later reads timed_out, not peer_gone.
+TYPED_TEST(LinkConformance, PeerKilledWhileWeAreBlockedIsReportedWithinASecond) {
+  static constexpr auto kKillAfter = 100ms;
+  static constexpr auto kBound = 1s;
+  for (const bool in_send : {false, true}) {
+    SCOPED_TRACE(in_send ? "blocked in send" : "blocked in receive");
+    ForkedPeer peer(this->kTransport, [](Link& link) {
+      if (link.send(FrameKind::hello, 0, {})) return 1;
+      ::pause();  // reads nothing; killed here
+      return 2;
+    });
+    Link& link = peer.link();
+    taskfarm::Frame f;
+    ASSERT_FALSE(link.receive_for(f, kPatience));
+    ASSERT_EQ(f.kind(), FrameKind::hello);
+    // More than any channel holds, so the send blocks until the peer is gone.
+    const auto big = in_send ? pattern(5, taskfarm::test::kLargestPayload) : std::vector<std::byte>{};
+    const pid_t pid = peer.pid();
+    std::thread killer([pid] {
+      std::this_thread::sleep_for(kKillAfter);  // let this side block first
+      ::kill(pid, SIGKILL);
+    });
+    const auto ec = in_send ? link.send_for(FrameKind::task, 1, big, kKillAfter + kBound)
+                            : link.receive_for(f, kKillAfter + kBound);
+    killer.join();
+    EXPECT_EQ(ec, Errc::peer_gone) << ec.message();
+    EXPECT_FALSE(sigpipe_pending());
+    EXPECT_EQ(peer.finish(), 128 + SIGKILL);
+  }
+}
+
 TYPED_TEST(LinkConformance, PeerThatExitsIsPeerGoneBothWays) {
   ForkedPeer peer(this->kTransport, [](Link&) { return 0; });
   Link& link = peer.link();
