@@ -132,7 +132,7 @@ class MqueueLink final : public Link {
           return {};
         }
         // The payload buffer may be sized for what is queued behind this
-        // message too: it has arrived (the lock is taken once per large frame).
+        // message too: it has arrived (the sent count says how much).
         const std::size_t available = assembler_.idle() ? n + in_queued() * kMqueueMessageBytes : n;
         if (!ec) in_pos_ += assembler_.feed(p, n, available, ec);
         if (ec) return broken_ = ec;

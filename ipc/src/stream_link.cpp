@@ -221,7 +221,7 @@ std::error_code StreamLink::send_for(FrameKind kind, std::uint64_t id,
   const auto deadline = deadline_after(timeout);
   // No deadline: block in write() itself, as a plain pipe writer would (one
   // system call, not write + poll + write).
-  const bool wait = blocking_fds_ && deadline == Clock::time_point::max();
+  const bool wait = blocks_in_call(timeout);
   std::size_t done = 0;
   while (done < total) {
     iovec iov[2];
@@ -247,7 +247,7 @@ std::error_code StreamLink::send_for(FrameKind kind, std::uint64_t id,
 std::error_code StreamLink::flush() { return flush_out(false); }
 
 std::error_code StreamLink::flush_for(Clock::duration timeout) {
-  if (blocking_fds_ && timeout == Clock::duration::max()) return flush_out(true);
+  if (blocks_in_call(timeout)) return flush_out(true);
   return Link::flush_for(timeout);
 }
 
@@ -298,7 +298,7 @@ std::error_code StreamLink::fill(bool wait) {
 std::error_code StreamLink::receive_for(Frame& out, Clock::duration timeout) {
   // No deadline: block in read() itself, as a plain pipe reader would (one
   // system call, not poll + read). End of stream still ends the wait at once.
-  if (blocking_fds_ && timeout == Clock::duration::max()) return receive_frame(out, true);
+  if (blocks_in_call(timeout)) return receive_frame(out, true);
   const auto deadline = deadline_after(timeout);
   bool wait_first = !broken_ && !reading_large_ && in_begin_ == in_end_ && timeout > Clock::duration::zero();
   for (;;) {

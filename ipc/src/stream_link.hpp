@@ -71,6 +71,11 @@ class StreamLink final : public Link {
   std::error_code fill(bool wait);  // one read into in_
   std::error_code receive_frame(Frame& out, bool wait);
   std::error_code flush_out(bool wait);
+  // Whether a blocking call with this timeout sleeps in read()/write() itself:
+  // no deadline, and blocking descriptors.
+  bool blocks_in_call(Clock::duration timeout) const noexcept {
+    return blocking_fds_ && timeout == Clock::duration::max();
+  }
   // The kernel refused RWF_NOWAIT: O_NONBLOCK descriptors from now on (and for
   // every pipe link this process creates later).
   void use_nonblocking_descriptors() noexcept;
