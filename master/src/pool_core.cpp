@@ -28,7 +28,7 @@ namespace taskfarm::detail {
 namespace {
 
 // The in-flight window per worker holds about this much work, so a worker never
-// waits for a round trip (~75 us, MACHINE.md) while tasks are queued, yet no
+// waits for a round trip (a cross-CPU wake-up each way) while tasks are queued, yet no
 // worker hoards work another could start.
 constexpr std::uint64_t kTargetQueueNs = 2'000'000;
 constexpr std::size_t kMinWindow = 2;
@@ -40,9 +40,24 @@ constexpr std::size_t kMaxWindow = 4096;
 constexpr std::size_t kMaxPendingOutputBytes = 256 * 1024;
 // A worker whose link ended gets this long to be reported dead before it is killed.
 constexpr auto kLinkGoneGrace = std::chrono::seconds(1);
-// Replacements of a slot whose workers are killed from outside before they are
-// ready, in a row, before the pool gives up (see worker_exited).
-constexpr unsigned kMaxKilledBeforeReady = 50;
+// Worker starts that may fail in a row, with no worker becoming ready and no
+// task finishing in between, before the pool gives up and fails its work
+// (start_failed): a few for a start that crashed, exited or timed out, more for
+// one killed from outside (SIGKILL or SIGTERM the pool did not send: an
+// operator, the OOM killer), which says less about the next start. Each retry
+// waits twice as long as the one before, from kFirstBackoff up to kMaxBackoff
+// (kMaxKilledBackoff after kills from outside).
+constexpr unsigned kMaxFailedStarts = 5;
+constexpr unsigned kMaxKilledStarts = 50;
+constexpr auto kMaxKilledBackoff = std::chrono::milliseconds(40);
+constexpr auto kFirstBackoff = std::chrono::milliseconds(10);
+constexpr auto kMaxBackoff = std::chrono::milliseconds(1000);
+
+std::chrono::milliseconds backoff(unsigned failures) {
+  auto d = kFirstBackoff;
+  for (unsigned i = 1; i < failures && d < kMaxBackoff; ++i) d *= 2;
+  return std::min(d, kMaxBackoff);
+}
 
 std::size_t cpu_count() {
   cpu_set_t set;
@@ -71,6 +86,9 @@ PoolOptions validate(PoolOptions o) {
   if (o.task_timeout > std::chrono::hours(24 * 366))
     throw ConfigError("PoolOptions::task_timeout of " + std::to_string(o.task_timeout.count()) +
                       " ms is more than a year; use 0 for no timeout");
+  if (o.start_timeout.count() <= 0 || o.start_timeout > std::chrono::hours(24))
+    throw ConfigError("PoolOptions::start_timeout must be positive and at most a day, got " +
+                      std::to_string(o.start_timeout.count()) + " ms");
   if (o.max_retries > 1000)
     throw ConfigError("PoolOptions::max_retries = " + std::to_string(o.max_retries) +
                       " is not sane (at most 1000)");
@@ -103,31 +121,22 @@ PoolCore::PoolCore(PoolOptions options) : opts_(validate(std::move(options))) {
   if (efd < 0) throw Error(std::string("cannot create an eventfd: ") + std::strerror(errno));
   wake_fd_ = ipc::UniqueFd(efd);
 
-  // The zygote is forked before this pool starts any thread.
-  zygote_ = Zygote::start(opts_.start);
+  // The fork server is made before this pool starts any thread: forked from this
+  // process when it has a single thread, else a copy of the clean root server
+  // (zygote.hpp). Never forked from a process with threads.
+  zygote_ = threads_in_this_process() == 1 ? Zygote::fork_here(opts_.start)
+                                           : Zygote::from_clean_root(opts_.start);
   workers_.resize(opts_.workers);
   stats_ = std::make_unique<StatsBoard>(opts_.workers);
+  stats_->set_fork_server(zygote_->pid(), zygote_->image());
+  ask_for_standby();
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     workers_[i].slot = static_cast<int>(i);
     spawn(workers_[i]);
     if (workers_[i].state == WState::empty) throw Error("cannot start worker " + std::to_string(i));
   }
-  // Wait for every spawn answer so that a failure (fork refused, exec failed) is
-  // an exception here rather than a broken pool later.
-  std::size_t answered = 0;
-  std::vector<Zygote::Event> events;
-  while (answered < workers_.size()) {
-    pollfd p{zygote_->fd(), POLLIN, 0};
-    if (::poll(&p, 1, 10'000) == 0) throw Error("the pool's fork server did not answer in 10 s");
-    events.clear();
-    if (zygote_->read_events(events)) throw Error("the pool's fork server died while starting workers");
-    for (auto& e : events) {
-      if (e.kind == Zygote::Event::failed)
-        throw Error("cannot start worker " + std::to_string(e.slot) + ": " + e.error);
-      if (e.kind == Zygote::Event::spawned) ++answered;
-      early_events_.push_back(std::move(e));
-    }
-  }
+  // Answers (spawned, failed, exited) are the dispatcher's: a start that fails
+  // is retried there (start_failed), not turned into an exception here.
   // The pool's threads (dispatcher, callbacks) start only now, after the zygote
   // was forked, and with every signal blocked: user handlers run on user
   // threads, and a write to a dead worker's pipe can never raise SIGPIPE here.
@@ -208,7 +217,8 @@ void PoolCore::join_thread() {
                 "one of its own callbacks");
   std::lock_guard lock(join_mu_);
   if (thread_.joinable()) thread_.join();
-  zygote_.reset();  // reaps the fork server (it exits once it sees end of file)
+  standby_.reset();  // both servers exit once they see end of file
+  zygote_.reset();
   if (callbacks_) callbacks_->stop();  // every task has ended: run the callbacks still queued
 }
 
@@ -218,6 +228,13 @@ PoolStats PoolCore::stats() const { return stats_->snapshot(); }
 // Dispatcher thread
 
 void PoolCore::spawn(Worker& w) {
+  w.respawn_at = Clock::time_point::max();
+  if (!zygote_) {
+    set_broken(std::make_exception_ptr(Error("cannot start worker " + std::to_string(w.slot) +
+                                             ": the pool has no fork server")));
+    w.state = WState::empty;
+    return;
+  }
   ipc::LinkPair pair;
   if (auto ec = ipc::create_link(opts_.transport, link_config_, pair)) {
     set_broken(std::make_exception_ptr(
@@ -244,20 +261,21 @@ void PoolCore::spawn(Worker& w) {
   wc.max_frame_bytes = opts_.max_message_bytes;
   wc.ring_bytes = opts_.ring_bytes;
   wc.store(pair.worker);
+  w.names = pair.worker;
+  w.names.fds.clear();
   w.token = next_token_++;
-  const auto ec = zygote_->request_spawn(w.slot, w.token, pair.worker);
+  // A request that cannot be sent means the server is dying: its end of file
+  // comes next, and fork_server_lost() asks its successor (start_timeout covers
+  // a server that neither answers nor dies).
+  (void)zygote_->request_spawn(w.slot, w.token, pair.worker);
   for (int fd : pair.worker.fds) ::close(fd);  // the zygote has its own copies now
-  if (ec) {
-    set_broken(std::make_exception_ptr(
-        Error("cannot ask the fork server for worker " + std::to_string(w.slot) + ": " + ec.message())));
-    w.state = WState::empty;
-    return;
-  }
   w.link = std::move(pair.master);
   w.state = WState::spawning;
+  w.asked_at = Clock::now();
   w.link_dead = false;
   w.recv_broken = false;
   w.said_hello = false;
+  w.lost_with_server = false;
   w.timed_out = false;
   w.cause.clear();
   w.next_seq = 1;
@@ -520,7 +538,7 @@ void PoolCore::on_frame(Worker& w, Frame& f) {
       if (w.state == WState::starting || w.state == WState::spawning) {
         w.state = WState::ready;
         w.said_hello = true;
-        w.killed_before_ready = 0;
+        failed_starts_ = killed_starts_ = 0;  // starting works
         w.link->peer_attached();
       }
       return;
@@ -642,47 +660,145 @@ void PoolCore::worker_exited(Worker& w, int status) {
     }
   }
   const bool was_ready = w.said_hello;
+  const bool with_server = w.lost_with_server;
   const pid_t pid = w.pid;
   w.link.reset();
   w.pidfd.reset();
+  ipc::release_endpoint_names(w.names);  // what it would have removed once attached
   w.pid = 0;
   w.state = WState::empty;
   stats_->set_pid(w.slot, 0);
-  if (terminating_ || broken_) return;
-  // Killed from outside (SIGKILL/SIGTERM the master did not send: an operator,
-  // the OOM killer, a chaos test) before it was ready: that says nothing about
-  // its replacement, which is started as for any other death -- but only so
-  // many times in a row per slot, so that something that kills every start
-  // cannot make the pool fork forever.
-  const bool killed_from_outside = (sig == SIGKILL || sig == SIGTERM) && w.cause.empty();
-  if (!was_ready && killed_from_outside && ++w.killed_before_ready <= kMaxKilledBeforeReady) {
-    if (shutdown_sent_) return;
+  if (terminating_ || broken_ || shutdown_sent_) return;
+  if (was_ready || with_server) {
+    // A worker that had started (or that died because its fork server did) is
+    // simply replaced.
     stats_->restarted(w.slot);
     spawn(w);
     return;
   }
-  if (!was_ready) {
-    // Any other death before it is ready is systematic (cannot attach, missing
-    // taskfarm::init in a spawned program, crashing initializer): restarting it
-    // would spin forever. The pool fails its work instead.
-    std::string hint;
-    if (code == worker::kExitAttachFailed)
-      hint = opts_.start == Start::spawn
-                 ? " (could not attach to its link; does main() call taskfarm::init(argc, argv) first?)"
-                 : " (could not attach to its link)";
-    else if (code == worker::kExitInitializerFailed)
-      hint = " (its initializer failed)";
-    else if (killed_from_outside)
-      hint = " (" + std::to_string(w.killed_before_ready) + " times in a row)";
-    set_broken(std::make_exception_ptr(Error("worker " + std::to_string(w.slot) + " (pid " +
-                                             std::to_string(pid) + ") " + how +
-                                             " before it was ready" + hint + "; the pool cannot run tasks")));
-    fail_all_queued(broken_);
+  // Died before it was ready. Some causes repeat with every start (it cannot
+  // attach to its link in a spawned program without taskfarm::init, or its
+  // initializer failed): the pool fails its work at once. Others may pass (a
+  // kill from outside, the OOM killer, a crash at start): start_failed backs off
+  // and tries again a few times.
+  std::string hint;
+  bool systematic = false;
+  if (code == worker::kExitAttachFailed && opts_.start == Start::spawn) {
+    hint = " (could not attach to its link; does main() call taskfarm::init(argc, argv) first?)";
+    systematic = true;
+  } else if (code == worker::kExitAttachFailed) {
+    hint = " (could not attach to its link)";
+  } else if (code == worker::kExitInitializerFailed) {
+    hint = " (its initializer failed)";
+    systematic = true;
+  }
+  const bool killed_from_outside = (sig == SIGKILL || sig == SIGTERM) && w.cause.empty();
+  start_failed(w, "worker " + std::to_string(w.slot) + " (pid " + std::to_string(pid) + ") " +
+                      (w.cause.empty() ? how : w.cause + " and " + how) + " before it was ready" + hint,
+               systematic, killed_from_outside);
+}
+
+void PoolCore::start_failed(Worker& w, const std::string& why, bool systematic, bool killed) {
+  w.state = WState::empty;
+  if (broken_ || terminating_ || shutdown_sent_) return;
+  const unsigned n = killed ? ++killed_starts_ : ++failed_starts_;
+  if (!systematic && n <= (killed ? kMaxKilledStarts : kMaxFailedStarts)) {
+    stats_->restarted(w.slot);
+    w.respawn_at = Clock::now() + (killed ? std::min(backoff(n), std::chrono::milliseconds(kMaxKilledBackoff)) : backoff(n));
     return;
   }
-  if (shutdown_sent_) return;
-  stats_->restarted(w.slot);
-  spawn(w);
+  const std::string times =
+      systematic ? std::string()
+                 : " (" + std::to_string(n) + " starts in a row failed with no worker becoming ready in between)";
+  set_broken(std::make_exception_ptr(Error(why + times + "; the pool cannot run tasks")));
+  fail_all_queued(broken_);
+}
+
+void PoolCore::start_due_workers() {
+  if (broken_ || terminating_ || shutdown_sent_) return;
+  const auto now = Clock::now();
+  for (auto& w : workers_)
+    if (w.state == WState::empty && w.respawn_at <= now) spawn(w);
+}
+
+void PoolCore::ask_for_standby() {
+  if (standby_ || !zygote_ || Clock::now() < standby_due_) return;
+  std::error_code ec;
+  standby_ = Zygote::copy_of(*zygote_, opts_.start, next_token_++, ec);
+  // Not sent: the active server is dying, and its end of file comes next.
+}
+
+void PoolCore::service_standby() {
+  if (!standby_) return;
+  std::vector<Zygote::Event> none;
+  const bool gone = static_cast<bool>(standby_->read_events(none));
+  if (!gone && standby_->ready()) {
+    standby_failures_ = 0;
+    return;
+  }
+  if (gone || Clock::now() - standby_->born() > opts_.start_timeout) {
+    // Killed, or never started: ask again, later each time it keeps failing.
+    standby_->kill();
+    standby_.reset();
+    standby_due_ = Clock::now() + backoff(++standby_failures_);
+  }
+}
+
+void PoolCore::lost_with_server(Worker& w) {
+  // Its fork server died; the worker dies with it (PR_SET_PDEATHSIG). Make sure
+  // it is gone before its status record and last results are read, since its
+  // exit will never be reported.
+  w.lost_with_server = true;
+  kill_worker(w, "was lost with its fork server");
+  if (w.pidfd) {
+    pollfd p{w.pidfd.get(), POLLIN, 0};
+    while (::poll(&p, 1, 5000) < 0 && errno == EINTR) {
+    }
+  }
+  worker_exited(w, SIGKILL);  // the wait status of a SIGKILL death
+}
+
+void PoolCore::fork_server_lost() {
+  std::unique_ptr<Zygote> dead = std::move(zygote_);
+  stats_->fork_server_restarted();
+  std::string why;
+  if (standby_) {
+    zygote_ = std::move(standby_);
+  } else {
+    try {
+      zygote_ = Zygote::from_clean_root(opts_.start);
+    } catch (const std::exception& e) {
+      why = e.what();
+    }
+  }
+  if (!zygote_) {
+    set_broken(std::make_exception_ptr(Error(
+        "the pool's fork server (pid " + std::to_string(dead->pid()) +
+        ") died with no standby, and no new one could be started: " + why +
+        "; the pool cannot run tasks")));
+    fail_all_queued(broken_);
+  }
+  stats_->set_fork_server(zygote_ ? zygote_->pid() : 0, zygote_ ? zygote_->image() : dead->image());
+  for (auto& w : workers_) {
+    if (w.state == WState::empty) continue;
+    if (w.pid > 0) {
+      lost_with_server(w);
+      continue;
+    }
+    // Asked for, never answered: the request died with the server.
+    w.link.reset();
+    ipc::release_endpoint_names(w.names);
+    w.state = WState::empty;
+    if (!broken_ && !terminating_ && !shutdown_sent_) spawn(w);
+  }
+  for (auto& w : workers_)  // what they held and nobody else can run now
+    if (broken_) {
+      for (auto& it : w.inflight) fail_item(it.batch, it.index, broken_);
+      w.inflight.clear();
+    }
+  dead.reset();  // reaps it, if it was this process's child
+  standby_due_ = Clock::time_point{};
+  ask_for_standby();
 }
 
 void PoolCore::handle_zygote_events(std::vector<Zygote::Event>& events) {
@@ -701,10 +817,17 @@ void PoolCore::handle_zygote_events(std::vector<Zygote::Event>& events) {
         break;
       }
       case Zygote::Event::failed: {
+        if (standby_ && e.token == standby_->token()) {  // could not fork a standby
+          standby_.reset();
+          standby_due_ = Clock::now() + backoff(++standby_failures_);
+          break;
+        }
         for (auto& w : workers_)
-          if (w.token == e.token) w.state = WState::empty;
-        set_broken(std::make_exception_ptr(Error("cannot start worker " + std::to_string(e.slot) + ": " + e.error)));
-        fail_all_queued(broken_);
+          if (w.token == e.token && w.state != WState::empty && w.pid == 0) {
+            w.link.reset();
+            ipc::release_endpoint_names(w.names);
+            start_failed(w, "cannot start worker " + std::to_string(w.slot) + ": " + e.error, false, false);
+          }
         break;
       }
       case Zygote::Event::exited: {
@@ -722,22 +845,40 @@ void PoolCore::handle_zygote_events(std::vector<Zygote::Event>& events) {
 
 void PoolCore::check_deadlines() {
   const auto now = Clock::now();
+  bool server_stuck = false;
   for (auto& w : workers_) {
     if (w.state == WState::empty) continue;
     if (now >= w.kill_deadline) kill_worker(w, "closed its link to the master without exiting");
+    if (!w.said_hello && w.cause.empty() && now - w.asked_at >= opts_.start_timeout) {
+      if (w.pid > 0)
+        kill_worker(w, "was not ready within start_timeout (" + std::to_string(opts_.start_timeout.count()) + " ms)");
+      else
+        server_stuck = true;  // the fork server never answered
+    }
     if (opts_.task_timeout.count() <= 0 || w.inflight.empty() || w.timed_out || w.link_dead) continue;
     if (const auto run = running_item(w); run && now - run->since >= opts_.task_timeout) {
       w.timed_out = true;
       kill_worker(w, "was killed after task_timeout (" + std::to_string(opts_.task_timeout.count()) + " ms)");
     }
   }
+  if (server_stuck && zygote_) {
+    // It neither answers nor dies: kill it; its standby takes over.
+    zygote_->kill();
+    if (!zygote_->ready()) fork_server_lost();  // no pid to kill: give it up
+  }
 }
 
 int PoolCore::poll_timeout_ms() const {
   auto next = Clock::time_point::max();
+  if (standby_ && !standby_->ready()) next = std::min(next, standby_->born() + opts_.start_timeout);
+  if (!standby_ && zygote_ && !broken_) next = std::min(next, standby_due_);
   for (const auto& w : workers_) {
-    if (w.state == WState::empty) continue;
+    if (w.state == WState::empty) {
+      if (!broken_ && !shutdown_sent_ && !terminating_) next = std::min(next, w.respawn_at);
+      continue;
+    }
     next = std::min(next, w.kill_deadline);
+    if (!w.said_hello) next = std::min(next, w.asked_at + opts_.start_timeout);
     if (opts_.task_timeout.count() > 0 && !w.inflight.empty() && !w.timed_out) {
       // Not running any yet (per its record): it may start one at any moment;
       // look again a timeout from now, when such an item could first be overdue.
@@ -754,10 +895,11 @@ void PoolCore::run() noexcept {
   ipc::sigpipe_is_harmless_in_this_thread();  // this thread blocks every signal
   std::vector<pollfd> pfds;
   std::vector<Worker*> owners;  // pfds[i] belongs to owners[i] (nullptr: ours)
-  std::vector<Zygote::Event> events = std::move(early_events_);
-  handle_zygote_events(events);
+  std::vector<Zygote::Event> events;
   for (;;) {
     take_inbox();
+    start_due_workers();
+    ask_for_standby();
     if (stopping_ && !work_left() && !shutdown_sent_) {
       shutdown_sent_ = true;
       for (auto& w : workers_) {
@@ -782,7 +924,9 @@ void PoolCore::run() noexcept {
     owners.clear();
     pfds.push_back({wake_fd_.get(), POLLIN, 0});
     owners.push_back(nullptr);
-    pfds.push_back({zygote_->fd(), POLLIN, 0});
+    pfds.push_back({zygote_ ? zygote_->fd() : -1, POLLIN, 0});  // poll skips -1
+    owners.push_back(nullptr);
+    pfds.push_back({standby_ ? standby_->fd() : -1, POLLIN, 0});
     owners.push_back(nullptr);
     bool must_not_sleep = false;
     for (auto& w : workers_) {
@@ -823,7 +967,7 @@ void PoolCore::run() noexcept {
       (void)!::read(wake_fd_.get(), &v, sizeof v);
     }
     // Links before zygote events, so a dead worker's last results are read first.
-    for (std::size_t i = 2; r > 0 && i < pfds.size(); ++i) {
+    for (std::size_t i = 3; r > 0 && i < pfds.size(); ++i) {
       if (!pfds[i].revents || owners[i] == nullptr) continue;
       Worker& w = *owners[i];
       if (pfds[i].events == POLLOUT) {
@@ -835,37 +979,15 @@ void PoolCore::run() noexcept {
     }
     if (must_not_sleep)
       for (auto& w : workers_) service(w);
-    if (r > 0 && pfds[1].revents) {
-      if (zygote_->read_events(events)) {
-        handle_zygote_events(events);
-        set_broken(std::make_exception_ptr(Error("the pool's fork server died; the pool cannot run tasks")));
-        for (auto& w : workers_) {
-          if (w.state == WState::empty) continue;
-          kill_worker(w, "was lost with the fork server");
-          for (auto& it : w.inflight) fail_item(it.batch, it.index, broken_);
-          w.inflight.clear();
-          w.link.reset();
-          w.state = WState::empty;
-        }
-        fail_all_queued(broken_);
-        // Without a fork server nothing more can happen: fail new work as it comes.
-        for (;;) {
-          take_inbox();
-          if (stopping_) break;
-          pollfd p{wake_fd_.get(), POLLIN, 0};
-          sleeping_.store(true);
-          {
-            std::lock_guard lock(inbox_mu_);
-            if (!inbox_.empty() || stop_requested_) continue;
-          }
-          ::poll(&p, 1, -1);
-          std::uint64_t v;
-          (void)!::read(wake_fd_.get(), &v, sizeof v);
-        }
-        return;
-      }
+    if (r > 0 && pfds[2].revents) service_standby();
+    if (r > 0 && pfds[1].revents && zygote_) {
+      const bool gone = static_cast<bool>(zygote_->read_events(events));
       handle_zygote_events(events);
+      if (gone) fork_server_lost();
+      else if (zygote_->ready()) stats_->set_fork_server(zygote_->pid(), zygote_->image());
     }
+    if (standby_ && !standby_->ready() && Clock::now() - standby_->born() > opts_.start_timeout)
+      service_standby();
     check_deadlines();
   }
 }

@@ -71,15 +71,18 @@ class PoolCore {
     pid_t pid = 0;
     ipc::UniqueFd pidfd;
     std::unique_ptr<ipc::Link> link;
+    ipc::Endpoint names;            // the worker's endpoint without descriptors: its named objects
     std::deque<InFlight> inflight;
     std::uint64_t next_seq = 1;     // items sent to this process so far + 1
     std::uint64_t token = 0;
     bool link_dead = false;            // nothing more is sent on the link
     bool recv_broken = false;          // nothing more can be read from it (garbage)
     bool said_hello = false;
-    unsigned killed_before_ready = 0;  // in a row, by SIGKILL/SIGTERM from outside (not reset by spawn)
+    bool lost_with_server = false;     // died because its fork server died
     std::string cause;                 // why the master killed it, if it did
     bool timed_out = false;            // killed for task_timeout
+    Clock::time_point asked_at{};      // when its start was requested (start_timeout)
+    Clock::time_point respawn_at = Clock::time_point::max();  // empty slot: start again then
     Clock::time_point front_since{};   // when inflight.front() started running (estimate)
     // The process's record of the item it runs (status.hpp); null if it could
     // not be made, and then front_since and the oldest item are the estimate.
@@ -92,6 +95,15 @@ class PoolCore {
   void take_inbox();
   void spawn(Worker& w);
   void handle_zygote_events(std::vector<Zygote::Event>& events);
+  // Fork servers: the standby is asked for when missing; when the active one
+  // dies the standby takes over (or a clean one is started) and the workers the
+  // dead one had started, which die with it, are handled as lost.
+  void ask_for_standby();
+  void service_standby();
+  void fork_server_lost();
+  void lost_with_server(Worker& w);
+  void start_failed(Worker& w, const std::string& why, bool systematic, bool killed_from_outside);
+  void start_due_workers();
   void service(Worker& w);
   void on_frame(Worker& w, Frame& f);
   void on_result(Worker& w, Frame& f);
@@ -138,11 +150,15 @@ class PoolCore {
   std::shared_ptr<CallbackQueue> callbacks_;
 
   // --- dispatcher only ---
-  std::unique_ptr<Zygote> zygote_;
+  std::unique_ptr<Zygote> zygote_;   // the active fork server (null: none could be had)
+  std::unique_ptr<Zygote> standby_;  // a copy of it, ready to take over
+  unsigned standby_failures_ = 0;    // standby requests in a row that failed
+  Clock::time_point standby_due_{};  // do not ask for a standby before this
+  unsigned failed_starts_ = 0;       // worker starts in a row that failed, none ready in between
+  unsigned killed_starts_ = 0;       // the same, killed from outside
   std::vector<Worker> workers_;
   std::deque<WorkUnit> runq_;
   std::deque<Retry> retryq_;
-  std::vector<Zygote::Event> early_events_;  // read by the constructor
   std::exception_ptr broken_;  // set: every task fails with this
   bool stopping_ = false;      // stop requested, draining
   bool cancelling_ = false;

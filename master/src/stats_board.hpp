@@ -45,6 +45,11 @@ class StatsBoard {
     bump(restarts_);
     bump(workers_[static_cast<std::size_t>(slot)].restarts);
   }
+  void set_fork_server(pid_t pid, ForkImage image) noexcept {
+    fork_server_pid_.store(pid, std::memory_order_relaxed);
+    fork_image_.store(image, std::memory_order_relaxed);
+  }
+  void fork_server_restarted() noexcept { bump(fork_server_restarts_); }
   void set_pid(int slot, pid_t pid) noexcept {
     workers_[static_cast<std::size_t>(slot)].pid.store(pid, std::memory_order_relaxed);
   }
@@ -57,6 +62,9 @@ class StatsBoard {
     s.failed = failed_.load(std::memory_order_relaxed);
     s.retried = retried_.load(std::memory_order_relaxed);
     s.restarts = restarts_.load(std::memory_order_relaxed);
+    s.fork_image = fork_image_.load(std::memory_order_relaxed);
+    s.fork_server_pid = static_cast<long>(fork_server_pid_.load(std::memory_order_relaxed));
+    s.fork_server_restarts = fork_server_restarts_.load(std::memory_order_relaxed);
     for (std::size_t i = 0; i < n_; ++i) {
       const auto& w = workers_[i];
       s.workers.push_back({static_cast<int>(i), static_cast<long>(w.pid.load(std::memory_order_relaxed)),
@@ -109,6 +117,9 @@ class StatsBoard {
     std::atomic<std::uint64_t> tasks{0}, busy_ns{0}, restarts{0};
   };
   std::atomic<std::uint64_t> submitted_{0}, done_{0}, failed_{0}, retried_{0}, restarts_{0};
+  std::atomic<std::uint64_t> fork_server_restarts_{0};
+  std::atomic<pid_t> fork_server_pid_{0};
+  std::atomic<ForkImage> fork_image_{ForkImage::pool_creation};
   std::size_t n_;
   std::unique_ptr<PerWorker[]> workers_;
   std::array<std::atomic<std::uint64_t>, kBuckets> hist_{};

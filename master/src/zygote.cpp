@@ -3,317 +3,281 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include "pidfd.hpp"
+#include <spawn.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <mutex>
+#include <string>
 
+#include "pidfd.hpp"
 #include "taskfarm/common/errors.hpp"
 #include "taskfarm/ipc/errc.hpp"
-#include "taskfarm/ipc/link.hpp"
-#include "taskfarm/worker/worker.hpp"
+#include "taskfarm/worker/fork_server.hpp"
+
+extern char** environ;
 
 namespace taskfarm::detail {
 
 namespace {
 
-enum MsgType : std::uint32_t { kSpawn = 1, kSpawned = 2, kFailed = 3, kExited = 4 };
+using worker::ForkMsg;
+using worker::ForkMsgHeader;
 
-struct Msg {
-  std::uint32_t type;
-  std::int32_t slot;
-  std::uint64_t token;
-  std::int32_t pid;
-  std::int32_t status;
-  std::uint32_t text_len;  // text follows the struct
-  std::uint32_t pad;
-};
-static_assert(sizeof(Msg) == 32);
+// How long a starting server may take to say hello (an executed root loads the
+// whole program first, slowly under sanitizers).
+constexpr auto kHelloPatience = std::chrono::seconds(60);
 
-constexpr std::size_t kMaxMsg = 8192;
-constexpr int kMaxFds = 8;
-
-// Sends one message with optional descriptors. Returns errno or 0.
-int send_msg(int sock, const Msg& m, std::string_view text, const int* fds, int nfds) {
-  char buf[kMaxMsg];
-  if (sizeof m + text.size() > sizeof buf || nfds > kMaxFds) return EMSGSIZE;
-  Msg hdr = m;
-  hdr.text_len = static_cast<std::uint32_t>(text.size());
-  std::memcpy(buf, &hdr, sizeof hdr);
-  if (!text.empty()) std::memcpy(buf + sizeof hdr, text.data(), text.size());  // data() may be null
-  iovec iov{buf, sizeof hdr + text.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * kMaxFds)];
-  if (nfds > 0) {
-    msg.msg_control = cbuf;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * static_cast<std::size_t>(nfds));
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * static_cast<std::size_t>(nfds));
-    std::memcpy(CMSG_DATA(c), fds, sizeof(int) * static_cast<std::size_t>(nfds));
-  }
-  for (;;) {
-    if (::sendmsg(sock, &msg, MSG_NOSIGNAL) >= 0) return 0;
-    if (errno != EINTR) return errno;
-  }
-}
-
-// Receives one message; 0 ok, EAGAIN none, EPIPE end of file, errno otherwise.
-// Received descriptors are close-on-exec.
-int recv_msg(int sock, Msg& m, std::string& text, std::vector<int>& fds, bool block) {
-  char buf[kMaxMsg];
-  iovec iov{buf, sizeof buf};
-  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * kMaxFds)];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = cbuf;
-  msg.msg_controllen = sizeof cbuf;
-  ssize_t n;
-  for (;;) {
-    n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | (block ? 0 : MSG_DONTWAIT));
-    if (n >= 0 || errno != EINTR) break;
-  }
-  if (n < 0) return errno;
-  if (n == 0) return EPIPE;
-  fds.clear();
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (std::size_t i = 0; i < count; ++i) {
-        int fd;
-        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-        fds.push_back(fd);
-      }
-    }
-  }
-  if (static_cast<std::size_t>(n) < sizeof m) return EPROTO;
-  std::memcpy(&m, buf, sizeof m);
-  if (sizeof m + m.text_len != static_cast<std::size_t>(n)) return EPROTO;
-  text.assign(buf + sizeof m, m.text_len);
-  return 0;
-}
-
-void reset_signals_for_worker() {
-  // Dispositions a worker should not inherit from the user's master: default
-  // termination on the usual signals, and EPIPE instead of SIGPIPE on writes.
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM})
-    ::signal(sig, SIG_DFL);
-  ::signal(SIGPIPE, SIG_IGN);
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-}
-
-struct Child {
-  pid_t pid;
-  ipc::Endpoint endpoint;  // its named objects are released when it is reaped
+struct SocketPair {
+  ipc::UniqueFd ours, theirs;
 };
 
-// Body of a freshly forked worker. Never returns.
-[[noreturn]] void become_worker(Start mode, pid_t zygote, ipc::Endpoint ep, int err_pipe) {
-  ::setpgid(0, 0);  // own process group: terminal signals do not reach it, and a
-                    // timeout can kill the worker together with its children
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != zygote) ::_exit(worker::kExitAttachFailed);  // zygote died meanwhile
-  reset_signals_for_worker();
-  if (mode == Start::fork) {
-    const int code = worker::run(ep, worker::WorkerConfig::load(ep));
-    std::fflush(nullptr);
-    ::_exit(code);
-  }
-  // spawn: make the link descriptors survive exec, hand over the endpoint.
-  for (int fd : ep.fds) ipc::set_cloexec(fd, false);
-  const std::string text = ep.to_string();
-  ::setenv(worker::kWorkerEnv, text.c_str(), 1);
-  char* argv[] = {program_invocation_name, nullptr};
-  ::execv("/proc/self/exe", argv);
-  const int e = errno;
-  (void)!::write(err_pipe, &e, sizeof e);
-  ::_exit(127);
+SocketPair control_socket() {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    throw Error(std::string("cannot create a fork server's control socket: ") + std::strerror(errno));
+  return {ipc::UniqueFd(sv[0]), ipc::UniqueFd(sv[1])};
 }
 
-[[noreturn]] void zygote_main(int ctl, Start mode) {
-  ::setpgid(0, 0);
-  for (int sig : {SIGINT, SIGQUIT, SIGTSTP, SIGHUP}) ::signal(sig, SIG_IGN);
-  ::signal(SIGTERM, SIG_DFL);
-  ::signal(SIGCHLD, SIG_DFL);
-  ::signal(SIGPIPE, SIG_IGN);
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  const pid_t self = ::getpid();
-  // Children are reaped through a signalfd for SIGCHLD: it works for every
-  // child on every kernel (pidfds are only handed to the master, for killing).
-  sigset_t chld;
-  sigemptyset(&chld);
-  sigaddset(&chld, SIGCHLD);
-  ::sigprocmask(SIG_BLOCK, &chld, nullptr);
-  const int sfd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+// The clean root server of this process (one for all pools; leaked on purpose,
+// so that no exit-time destructor order matters). It exits when this process does.
+struct CleanRoot {
+  std::mutex mu;
+  ipc::UniqueFd ctl;  // guarded by mu
+  std::atomic<pid_t> pid{0};
+};
+CleanRoot& clean_root() {
+  static auto* r = new CleanRoot;
+  return *r;
+}
 
-  std::vector<Child> children;
-  Msg m{};
-  std::string text;
-  std::vector<int> fds;
-
-  for (;;) {
-    pollfd pfds[2] = {{ctl, POLLIN, 0}, {sfd, POLLIN, 0}};
-    // Without a signalfd (never seen, but cheap to survive) poll for exits.
-    if (::poll(pfds, sfd >= 0 ? 2 : 1, sfd >= 0 ? -1 : 50) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    // Exits first, so a slot's death is reported before a respawn request is read.
-    if (sfd >= 0 && pfds[1].revents) {
-      signalfd_siginfo info;
-      while (::read(sfd, &info, sizeof info) == sizeof info) {
-      }
-    }
-    for (;;) {
-      int status = 0;
-      const pid_t pid = ::waitpid(-1, &status, WNOHANG);
-      if (pid <= 0) break;
-      for (auto& c : children)
-        if (c.pid == pid) {
-          // Dead before it attached (killed, or the master died first), it left
-          // names only it would have removed.
-          ipc::release_endpoint_names(c.endpoint);
-          c.pid = -1;
-        }
-      Msg out{kExited, -1, 0, pid, status, 0, 0};
-      send_msg(ctl, out, {}, nullptr, 0);
-    }
-    std::erase_if(children, [](const Child& c) { return c.pid < 0; });
-
-    if (!(pfds[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-    const int r = recv_msg(ctl, m, text, fds, false);
-    if (r == EAGAIN) continue;
-    if (r != 0) break;  // the master is gone or closed the pool
-    if (m.type != kSpawn) {
-      for (int fd : fds) ::close(fd);
-      continue;
-    }
-    std::string error;
-    auto ep = ipc::Endpoint::parse(text, &error);
-    Msg reply{kFailed, m.slot, m.token, 0, EINVAL, 0, 0};
-    if (!ep || ep->fds.size() != fds.size()) {
-      if (error.empty()) error = "descriptor count mismatch in spawn request";
-      send_msg(ctl, reply, error, nullptr, 0);
-      for (int fd : fds) ::close(fd);
-      continue;
-    }
-    ep->fds = fds;  // the numbers they got in this process
-    int err_pipe[2] = {-1, -1};
-    if (mode == Start::spawn && ::pipe2(err_pipe, O_CLOEXEC) != 0) err_pipe[0] = -1;
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      ipc::close_internal_fds_except({});  // the control socket (and its record)
-      if (sfd >= 0) ::close(sfd);
-      if (err_pipe[0] >= 0) ::close(err_pipe[0]);
-      become_worker(mode, self, std::move(*ep), err_pipe[1]);
-    }
-    for (int fd : fds) ::close(fd);
-    if (err_pipe[1] >= 0) ::close(err_pipe[1]);
-    if (pid < 0) {
-      reply.status = errno;
-      send_msg(ctl, reply, std::string("fork failed: ") + std::strerror(reply.status), nullptr, 0);
-      if (err_pipe[0] >= 0) ::close(err_pipe[0]);
-      continue;
-    }
-    if (err_pipe[0] >= 0) {
-      int e = 0;
-      ssize_t n;
-      while ((n = ::read(err_pipe[0], &e, sizeof e)) < 0 && errno == EINTR) {
-      }
-      ::close(err_pipe[0]);
-      if (n == sizeof e) {  // exec failed; the child exits with 127
-        int status;
-        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-        }
-        reply.status = e;
-        send_msg(ctl, reply,
-                 std::string("cannot execute /proc/self/exe for a spawned worker: ") +
-                     std::strerror(e),
-                 nullptr, 0);
-        continue;
-      }
-    }
-    const int pidfd = pidfd_open(pid);  // for the master; -1 on kernels without pidfds
-    children.push_back({pid, std::move(*ep)});
-    Msg ok{kSpawned, m.slot, m.token, pid, 0, 0, 0};
-    send_msg(ctl, ok, {}, &pidfd, pidfd >= 0 ? 1 : 0);
-    if (pidfd >= 0) ::close(pidfd);
-  }
-
-  // The master is gone (or done): nothing may outlive it.
-  for (const auto& c : children) ::kill(c.pid, SIGKILL);
-  for (const auto& c : children) {
+void reap_root_locked(CleanRoot& r) {
+  r.ctl.reset();
+  if (const pid_t pid = r.pid.exchange(0); pid > 0) {
+    ::kill(pid, SIGKILL);
     int status;
-    while (::waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    ipc::release_endpoint_names(c.endpoint);
   }
-  ::_exit(0);
+}
+
+// Executes /proc/self/exe as the root server. posix_spawn (vfork + exec) takes no
+// lock in the child, so it is safe from a process with threads.
+void start_root_locked(CleanRoot& r) {
+  auto sock = control_socket();
+  const int target = sock.theirs.get() == 3 ? 4 : 3;
+  const std::string spec = std::string(worker::kForkServerEnv) + "=fd=" + std::to_string(target) +
+                           ";master=" + std::to_string(::getpid());
+  std::vector<char*> env;
+  for (char** e = environ; e && *e; ++e)
+    if (std::strncmp(*e, worker::kForkServerEnv, std::strlen(worker::kForkServerEnv)) != 0) env.push_back(*e);
+  env.push_back(const_cast<char*>(spec.c_str()));
+  env.push_back(nullptr);
+
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&attr);
+  posix_spawn_file_actions_adddup2(&fa, sock.theirs.get(), target);  // dup2 clears close-on-exec
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  sigdelset(&all, SIGKILL);
+  sigdelset(&all, SIGSTOP);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  char* argv[] = {program_invocation_name, nullptr};
+  pid_t pid = 0;
+  const int rc = ::posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, env.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0)
+    throw Error(std::string("cannot start a clean fork server (/proc/self/exe): ") + std::strerror(rc));
+  r.ctl = std::move(sock.ours);
+  r.pid.store(pid);
+}
+
+// Reads and drops what the root says (its hello; exits of copies are not sent).
+// Returns false when the root is gone; `failure` gets a failed copy's message.
+bool drain_root_locked(CleanRoot& r, std::string* failure) {
+  for (;;) {
+    ForkMsgHeader m{};
+    std::string text;
+    std::vector<int> fds;
+    const int e = worker::receive_fork_msg(r.ctl.get(), m, text, fds, false);
+    for (int fd : fds) ::close(fd);
+    if (e == EAGAIN) return true;
+    if (e == EPROTO) continue;
+    if (e != 0) return false;
+    if (m.type == ForkMsg::failed && failure) *failure = text;
+  }
 }
 
 }  // namespace
 
-std::unique_ptr<Zygote> Zygote::start(Start mode) {
-  int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-    throw Error(std::string("cannot create the pool's control socket: ") + std::strerror(errno));
-  ipc::UniqueFd master_end(sv[0]);
-  ipc::UniqueFd zygote_end(sv[1]);
+unsigned threads_in_this_process() noexcept {
+  std::ifstream st("/proc/self/stat");
+  std::string line;
+  if (!std::getline(st, line)) return 0;
+  const auto close = line.rfind(')');
+  if (close == std::string::npos) return 0;
+  // Fields after "pid (comm)": state(3) ppid pgrp session tty_nr tpgid flags
+  // minflt cminflt majflt cmajflt utime stime cutime cstime priority nice num_threads(20).
+  const char* p = line.c_str() + close + 1;
+  for (int field = 3; field < 20 && *p; ++field) {
+    while (*p == ' ') ++p;
+    while (*p && *p != ' ') ++p;
+  }
+  return static_cast<unsigned>(std::strtoul(p, nullptr, 10));
+}
+
+pid_t clean_root_pid() noexcept { return clean_root().pid.load(); }
+
+std::unique_ptr<Zygote> Zygote::fork_here(Start mode) {
+  auto sock = control_socket();
   // Output the program buffered so far belongs to the master: flush it now, or
   // every worker would write it again when it flushes its own stdio at exit.
   std::fflush(nullptr);
-  // Nothing between fork and zygote_main may take a lock another thread could hold.
+  const pid_t master = ::getpid();
+  // This process has one thread: nothing between fork and serving can meet a
+  // lock that another thread holds.
   const pid_t pid = ::fork();
-  if (pid < 0)
-    throw Error(std::string("cannot fork the pool's fork server: ") + std::strerror(errno));
+  if (pid < 0) throw Error(std::string("cannot fork the pool's fork server: ") + std::strerror(errno));
   if (pid == 0) {
-    const int keep = zygote_end.get();
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // dies with the master even if stuck
+    if (::getppid() != master) ::_exit(0);
+    const int keep = sock.theirs.get();
     ipc::close_internal_fds_except({&keep, 1});  // other pools' links and sockets
-    zygote_main(keep, mode);
+    worker::serve_fork_server(keep, mode, pidfd_open(master));
   }
-  ipc::set_nonblocking(master_end.get(), true);
-  return std::unique_ptr<Zygote>(new Zygote(std::move(master_end), pid));
+  return std::unique_ptr<Zygote>(new Zygote(std::move(sock.ours), pid, true, ForkImage::pool_creation, 0));
+}
+
+std::unique_ptr<Zygote> Zygote::from_clean_root(Start mode) {
+  if (!worker::init_was_called())
+    throw ConfigError(
+        "cannot start the pool's fork server safely: this process has " +
+        std::to_string(threads_in_this_process()) +
+        " threads, and a process forked from it could inherit a lock another thread holds "
+        "(malloc's, stdio's, a logger's) and wait for it forever. Call taskfarm::init(argc, argv) "
+        "first in main() (a clean fork server is then started from the program itself), or create "
+        "the pool before the program starts threads");
+  CleanRoot& r = clean_root();
+  std::lock_guard lock(r.mu);
+  for (int attempt = 0;; ++attempt) {
+    if (!r.ctl) start_root_locked(r);
+    std::string failure;
+    if (!drain_root_locked(r, &failure)) {  // died since the last pool
+      reap_root_locked(r);
+      if (attempt >= 2) throw Error("the clean fork server keeps dying as it starts");
+      continue;
+    }
+    auto sock = control_socket();
+    const ForkMsgHeader m{ForkMsg::copy, -1, 0, 0, static_cast<std::int32_t>(mode), 0, 0};
+    const int their = sock.theirs.get();
+    if (worker::send_fork_msg(r.ctl.get(), m, {}, &their, 1) != 0) {
+      reap_root_locked(r);
+      if (attempt >= 2) throw Error("the clean fork server keeps dying as it starts");
+      continue;
+    }
+    sock.theirs.reset();
+    auto z = std::unique_ptr<Zygote>(new Zygote(std::move(sock.ours), 0, false, ForkImage::program_start, 0));
+    // Wait for the copy's hello, or for the root to say it failed or die.
+    const auto deadline = std::chrono::steady_clock::now() + kHelloPatience;
+    bool root_gone = false;
+    while (!z->ready()) {
+      pollfd p[2] = {{z->fd(), POLLIN, 0}, {r.ctl.get(), POLLIN, 0}};
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0)
+        throw Error("the clean fork server did not answer within " + std::to_string(kHelloPatience.count()) + " s");
+      if (::poll(p, 2, static_cast<int>(left.count())) < 0 && errno != EINTR)
+        throw Error(std::string("poll failed: ") + std::strerror(errno));
+      if (p[1].revents) {
+        if (!drain_root_locked(r, &failure)) root_gone = true;
+        if (!failure.empty()) throw Error("the clean fork server cannot make a pool's server: " + failure);
+      }
+      if (p[0].revents) {
+        std::vector<Event> ignored;
+        if (z->read_events(ignored) && !z->ready()) {
+          root_gone = true;  // the copy died before its hello (with the root, perhaps)
+          break;
+        }
+      }
+      if (root_gone && !z->ready()) break;
+    }
+    if (z->ready()) return z;
+    reap_root_locked(r);
+    if (attempt >= 2) throw Error("the clean fork server keeps dying as it starts");
+  }
+}
+
+std::unique_ptr<Zygote> Zygote::copy_of(Zygote& parent, Start mode, std::uint64_t token,
+                                        std::error_code& ec) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    ec = ipc::from_errno(errno);
+    return nullptr;
+  }
+  ipc::UniqueFd ours(sv[0]);
+  ipc::UniqueFd theirs(sv[1]);
+  const ForkMsgHeader m{ForkMsg::copy, -1, token, 0, static_cast<std::int32_t>(mode), 0, 0};
+  if (int e = worker::send_fork_msg(parent.fd(), m, {}, &sv[1], 1)) {
+    ec = ipc::from_errno(e);
+    return nullptr;
+  }
+  ec.clear();
+  return std::unique_ptr<Zygote>(new Zygote(std::move(ours), 0, false, parent.image(), token));
 }
 
 Zygote::~Zygote() {
-  ctl_.reset();  // end of file: the zygote kills what is left and exits
-  int status;
-  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  ctl_.reset();  // end of file: the server kills what is left and exits
+  if (pid_ <= 0) return;
+  if (child_) {
+    int status;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    return;
   }
+  // A copy is not our child: wait for it through a pidfd, so that no process of
+  // the pool is left when the pool is gone.
+  const int pfd = pidfd_open(pid_);
+  if (pfd < 0) return;
+  pollfd p{pfd, POLLIN, 0};
+  if (::poll(&p, 1, 5000) == 0) pidfd_send_signal(pfd, SIGKILL);
+  ::close(pfd);
+}
+
+void Zygote::kill() noexcept {
+  if (pid_ > 0) ::kill(pid_, SIGKILL);
 }
 
 std::error_code Zygote::request_spawn(int slot, std::uint64_t token, const ipc::Endpoint& ep) {
-  Msg m{kSpawn, slot, token, 0, 0, 0, 0};
+  const ForkMsgHeader m{ForkMsg::spawn, slot, token, 0, 0, 0, 0};
   const std::string text = ep.to_string();
-  if (int e = send_msg(ctl_.get(), m, text, ep.fds.data(), static_cast<int>(ep.fds.size())))
+  if (int e = worker::send_fork_msg(ctl_.get(), m, text, ep.fds.data(), static_cast<int>(ep.fds.size())))
     return ipc::from_errno(e);
   return {};
 }
 
 std::error_code Zygote::read_events(std::vector<Event>& out) {
-  Msg m{};
-  std::string text;
-  std::vector<int> fds;
   for (;;) {
-    const int r = recv_msg(ctl_.get(), m, text, fds, false);
+    ForkMsgHeader m{};
+    std::string text;
+    std::vector<int> fds;
+    const int r = worker::receive_fork_msg(ctl_.get(), m, text, fds, false);
     if (r == EAGAIN) return {};
     if (r != 0) {
       for (int fd : fds) ::close(fd);
+      if (r == EPROTO) continue;
       return ipc::Errc::peer_gone;
     }
     Event e;
@@ -323,15 +287,18 @@ std::error_code Zygote::read_events(std::vector<Event>& out) {
     e.status = m.status;
     e.error = text;
     for (std::size_t i = 0; i < fds.size(); ++i) {
-      if (i == 0 && m.type == kSpawned)
+      if (i == 0 && m.type == ForkMsg::spawned)
         e.pidfd = ipc::UniqueFd(fds[i]);
       else
         ::close(fds[i]);
     }
     switch (m.type) {
-      case kSpawned: e.kind = Event::spawned; break;
-      case kFailed: e.kind = Event::failed; break;
-      case kExited: e.kind = Event::exited; break;
+      case ForkMsg::hello:
+        if (pid_ <= 0) pid_ = m.pid;
+        continue;
+      case ForkMsg::spawned: e.kind = Event::spawned; break;
+      case ForkMsg::failed: e.kind = Event::failed; break;
+      case ForkMsg::exited: e.kind = Event::exited; break;
       default: continue;
     }
     out.push_back(std::move(e));

@@ -32,6 +32,9 @@ struct PoolOptions {
   std::chrono::milliseconds task_timeout{0};    // 0 = none
   unsigned max_retries = 0;                     // re-runs of a task whose worker died or timed out
   const Task<void()>* initializer = nullptr;    // run once in each worker before its first task
+  // A worker (its initializer included) or a fork server that is not ready this
+  // long after it was asked for is killed; a worker's start then counts as failed.
+  std::chrono::milliseconds start_timeout{60'000};
   std::size_t ring_bytes = std::size_t{1} << 20;          // shm: bytes per ring direction
   std::size_t max_message_bytes = std::size_t{256} << 20; // largest frame payload either way
 };

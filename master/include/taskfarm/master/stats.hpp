@@ -14,6 +14,13 @@ struct WorkerStats {
   std::uint64_t restarts = 0; // replacements of this slot
 };
 
+// What a worker started with Start::fork inherits (README, "fork or spawn?"):
+// the master's memory as it was when the pool was created (the master had one
+// thread then, so the pool's fork server was forked from it), or the program as
+// it is right after static initialisation (the master had threads; the fork
+// server was executed afresh through taskfarm::init).
+enum class ForkImage { pool_creation, program_start };
+
 struct PoolStats {
   std::uint64_t submitted = 0;  // items handed to the pool
   std::uint64_t done = 0;       // items finished (any outcome)
@@ -21,6 +28,9 @@ struct PoolStats {
   std::uint64_t retried = 0;    // re-runs after a worker died or timed out
   std::uint64_t restarts = 0;   // workers replaced
   std::vector<WorkerStats> workers;
+  ForkImage fork_image = ForkImage::pool_creation;  // of the fork server in use now
+  long fork_server_pid = 0;                 // the fork server in use now (0 while replaced)
+  std::uint64_t fork_server_restarts = 0;   // fork servers lost and replaced
   // Task duration percentiles over the recent items (worker-measured), ns.
   std::uint64_t p50_ns = 0, p90_ns = 0, p99_ns = 0;
 };
