@@ -34,14 +34,22 @@ void CallbackQueue::stop() {
     thread_.join();
 }
 
+void report_callback_failure(std::exception_ptr e) noexcept {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    std::fprintf(stderr, "taskfarm: a completion callback threw: %s\n", x.what());
+  } catch (...) {
+    std::fprintf(stderr, "taskfarm: a completion callback threw a non-standard exception\n");
+  }
+}
+
 void CallbackQueue::invoke(std::function<void()>& fn) noexcept {
   try {
     fn();
-  } catch (const std::exception& e) {
-    // As concurrent.futures does: a failing callback is reported, not fatal.
-    std::fprintf(stderr, "taskfarm: a completion callback threw: %s\n", e.what());
   } catch (...) {
-    std::fprintf(stderr, "taskfarm: a completion callback threw a non-standard exception\n");
+    report_callback_failure(std::current_exception());
   }
 }
 

@@ -17,6 +17,7 @@
 #include <future>
 #include <latch>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <ranges>
 #include <set>
@@ -458,6 +459,90 @@ TEST_P(PoolApiCallbacks, CallbackOfAPendingFutureRunsOnTheCallbackThread) {
   EXPECT_NE(got.get(), std::this_thread::get_id());
 }
 
+// Captures what this process writes to stderr (fd 2) between construction and
+// take(); gives it back even when an assertion ends the test early.
+class StderrCapture {
+ public:
+  StderrCapture() { ::testing::internal::CaptureStderr(); }
+  ~StderrCapture() {
+    if (!taken_) (void)::testing::internal::GetCapturedStderr();
+  }
+  StderrCapture(const StderrCapture&) = delete;
+  StderrCapture& operator=(const StderrCapture&) = delete;
+  std::string take() {
+    taken_ = true;
+    return ::testing::internal::GetCapturedStderr();
+  }
+
+ private:
+  bool taken_ = false;
+};
+
+std::size_t occurrences(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+  return n;
+}
+
+// A callback that throws is reported on stderr and otherwise ignored, the same
+// way whether it was added before the task finished (it runs on the callback
+// thread) or after (it runs at once on the adding thread): the exception never
+// reaches the caller of add_done_callback / then.
+TEST_P(PoolApiCallbacks, AThrowingCallbackIsReportedTheSameWayBeforeAndAfterCompletion) {
+  TempDir dir;
+  Pool pool(options(1));  // created before the capture: its workers keep the real stderr
+  Release release(dir);   // destroyed before the pool, whose destructor waits for the task
+  auto gate = pool.submit(gated, dir.str(), 1);
+  ASSERT_TRUE(wait_for_file(dir.path() / "started-1"));
+  // Queued behind the only worker's gated task: certainly not finished yet.
+  auto pending_value = pool.submit(square, 3);
+  auto pending_error = pool.submit(throw_if_odd, 5);
+  auto finished_value = pool.submit(square, 4);
+  auto finished_error = pool.submit(throw_if_odd, 7);
+
+  StderrCapture capture;
+  EXPECT_NO_THROW(pending_value.add_done_callback(
+      [](const Future<int>&) { throw std::runtime_error("pending add_done_callback"); }));
+  EXPECT_NO_THROW(
+      pending_value.then([](int) { throw std::runtime_error("pending on_value"); }));
+  EXPECT_NO_THROW(pending_error.then(
+      [](int) {}, [](std::exception_ptr) { throw std::runtime_error("pending on_error"); }));
+  EXPECT_NO_THROW(pending_error.add_done_callback([](const Future<int>&) { throw 42; }));
+  // A future's callbacks run one at a time, in the order they were added: when
+  // the last one runs, those before it have run and been reported.
+  std::promise<void> value_drained, error_drained;
+  pending_value.add_done_callback([&](const Future<int>&) { value_drained.set_value(); });
+  pending_error.add_done_callback([&](const Future<int>&) { error_drained.set_value(); });
+  EXPECT_FALSE(pending_value.ready()) << "the only worker is held by the gate";
+  EXPECT_FALSE(pending_error.ready());
+  ASSERT_TRUE(touch(dir.path() / "release"));
+  ASSERT_EQ(value_drained.get_future().wait_for(30s), std::future_status::ready);
+  ASSERT_EQ(error_drained.get_future().wait_for(30s), std::future_status::ready);
+
+  finished_value.wait();
+  finished_error.wait();
+  EXPECT_NO_THROW(finished_value.add_done_callback(
+      [](const Future<int>&) { throw std::runtime_error("finished add_done_callback"); }));
+  EXPECT_NO_THROW(
+      finished_value.then([](int) { throw std::runtime_error("finished on_value"); }));
+  EXPECT_NO_THROW(finished_error.then(
+      [](int) {}, [](std::exception_ptr) { throw std::runtime_error("finished on_error"); }));
+  EXPECT_NO_THROW(finished_error.add_done_callback([](const Future<int>&) { throw 42; }));
+  const std::string err = capture.take();
+
+  for (const char* what : {"pending add_done_callback", "pending on_value", "pending on_error",
+                           "finished add_done_callback", "finished on_value", "finished on_error"})
+    EXPECT_EQ(occurrences(err, std::string("taskfarm: a completion callback threw: ") + what + "\n"), 1u)
+        << what << " in:\n" << err;
+  EXPECT_EQ(occurrences(err, "taskfarm: a completion callback threw a non-standard exception\n"), 2u)
+      << err;
+  // The pool and its callback thread are unharmed.
+  EXPECT_EQ(pool.submit(square, 5).get(), 25);
+  std::promise<int> after;
+  pool.submit(square, 6).then([&](int v) { after.set_value(v); });
+  EXPECT_EQ(after.get_future().get(), 36);
+}
+
 // A callback may submit to the same pool and wait for the result there, and
 // chains of such callbacks make progress.
 TEST_P(PoolApiCallbacks, CallbackSubmittingToTheSamePoolDoesNotDeadlock) {
@@ -687,6 +772,98 @@ TEST_P(PoolApiWait, WaitFirstException) {
   EXPECT_EQ(r.not_done.size(), 1u);
   EXPECT_GE(waited, 100ms);
   EXPECT_LT(waited, 3s);
+}
+
+// As in Python (concurrent.futures.wait, FIRST_EXCEPTION), a cancelled future
+// is done but is no failure: it does not end a first_exception wait, which goes
+// on until a future fails or all are done.
+TEST_P(PoolApiWait, WaitFirstExceptionIsNotEndedByACancelledFuture) {
+  TempDir dir;
+  Pool pool(options(1));
+  Release release(dir);  // destroyed before the pool, whose destructor waits for the task
+  auto failed = pool.submit(fail_negative, -1);
+  EXPECT_THROW((void)failed.get(), taskfarm::RemoteError);
+  auto blocked = pool.submit(gated, dir.str(), 1);
+  ASSERT_TRUE(wait_for_file(dir.path() / "started-1"));
+  // Behind the only worker's gated task: cancelled one, queued the other.
+  auto cancelled = pool.submit(square, 3);
+  ASSERT_TRUE(cancelled.cancel());
+  EXPECT_TRUE(cancelled.cancelled());
+  auto queued = pool.submit(square, 4);
+  EXPECT_FALSE(queued.cancelled());
+  EXPECT_FALSE(failed.cancelled()) << "a failure is not a cancellation";
+  const std::vector fs{blocked, cancelled, queued};
+  auto batches = [](const std::vector<Future<int>>& v) {
+    std::set<const void*> out;
+    for (const auto& f : v) out.insert(f.batch().get());
+    return out;
+  };
+
+  // With a timeout: the cancelled one is done, the others not; the wait ended
+  // by its timeout (nothing else can finish), not by the cancellation.
+  auto r = taskfarm::wait(fs, ReturnWhen::first_exception, 100ms);
+  EXPECT_EQ(batches(r.done), batches({cancelled}));
+  EXPECT_EQ(batches(r.not_done), batches({blocked, queued}));
+
+  // A real failure among them still ends the wait at once.
+  {
+    HangGuard guard("wait(first_exception) with a failed future");
+    r = taskfarm::wait(std::vector{blocked, cancelled, queued, failed}, ReturnWhen::first_exception);
+  }
+  EXPECT_EQ(batches(r.done), batches({cancelled, failed}));
+  EXPECT_EQ(batches(r.not_done), batches({blocked, queued}));
+
+  // Without a timeout the wait lasts until all are done. The gate is opened
+  // only once the wait has returned (or after 300 ms, which it needs here), so
+  // a wait that stopped at the cancelled future would still see the gated task
+  // unfinished: the sets below tell, whatever the timing.
+  std::promise<void> returned;
+  std::thread opener([&dir, done = returned.get_future()] {
+    (void)done.wait_for(300ms);
+    (void)touch(dir.path() / "release");
+  });
+  {
+    HangGuard guard("wait(first_exception) with a cancelled future");
+    r = taskfarm::wait(fs, ReturnWhen::first_exception);
+  }
+  returned.set_value();
+  opener.join();
+  EXPECT_EQ(batches(r.done), batches(fs)) << "the wait returned before all were done";
+  EXPECT_TRUE(r.not_done.empty());
+  EXPECT_EQ(blocked.get(), 1);
+  EXPECT_EQ(queued.get(), 16);
+  EXPECT_THROW((void)cancelled.get(), taskfarm::Cancelled);
+}
+
+// as_completed keeps no future it has yielded (CPython's bpo-27144): once the
+// caller has dropped its own copies, each future's shared state -- its outcome,
+// the result -- is freed as soon as the loop moves past it, not at the end.
+TEST_P(PoolApiWait, AsCompletedReleasesEachFutureOnceTheLoopMovesOn) {
+  constexpr std::size_t kN = 16;
+  std::vector<Future<std::string>> fs;
+  {
+    Pool pool(options(2));
+    for (std::size_t i = 0; i < kN; ++i) fs.push_back(pool.submit(make_text, std::uint64_t{64} << 10));
+    for (auto& f : fs) f.wait();
+  }  // the pool is gone: nothing but these futures holds a batch
+  std::vector<std::weak_ptr<taskfarm::detail::Batch>> weak;
+  for (auto& f : fs) weak.push_back(f.batch());
+  auto expired = [&] {
+    return static_cast<std::size_t>(
+        std::count_if(weak.begin(), weak.end(), [](const auto& w) { return w.expired(); }));
+  };
+  ASSERT_EQ(expired(), 0u);
+
+  auto completed = taskfarm::as_completed(fs);
+  fs.clear();  // from here on only `completed` holds the futures
+  std::size_t yielded = 0;
+  for (const auto& f : completed) {
+    EXPECT_EQ(expired(), yielded) << "the futures yielded before this one are freed, no other";
+    EXPECT_EQ(f.get(), text_pattern(std::size_t{64} << 10, 7));
+    ++yielded;
+  }
+  EXPECT_EQ(yielded, kN);
+  EXPECT_EQ(expired(), kN) << "the finished loop holds nothing, though `completed` still exists";
 }
 
 TEST_P(PoolApiWait, WaitAllCompleted) {

@@ -183,6 +183,16 @@ int die_once_on_3_impl(std::pair<std::string, int> dir_and_x) {
   return 10 * x;
 }
 
+void touch_file_impl(std::string path) {
+  if (!touch(path)) throw std::runtime_error("cannot create " + path);
+}
+
+void void_throw_if_odd_impl(int x) {
+  if (x % 2 != 0) throw std::invalid_argument("odd: " + std::to_string(x));
+}
+
+void noop_impl() {}
+
 void bad_init_impl() { throw std::runtime_error("init boom"); }
 void good_init_impl() { g_initialized = 42; }
 int read_init_impl(int) { return g_initialized; }

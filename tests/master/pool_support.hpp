@@ -128,6 +128,18 @@ int die_once_on_3_impl(std::pair<std::string, int> dir_and_x);
 inline const taskfarm::Task<int(std::pair<std::string, int>)> die_once_on_3{
     "pool_test.die_once_on_3", &die_once_on_3_impl};
 
+// Tasks returning nothing (Future<void>).
+// Creates the file `path` (throws std::runtime_error if it cannot).
+void touch_file_impl(std::string path);
+inline const taskfarm::Task<void(std::string)> touch_file{"pool_test.touch_file", &touch_file_impl};
+// Throws std::invalid_argument("odd: <x>") for odd x.
+void void_throw_if_odd_impl(int x);
+inline const taskfarm::Task<void(int)> void_throw_if_odd{"pool_test.void_throw_if_odd",
+                                                         &void_throw_if_odd_impl};
+// Does nothing: no arguments, no result.
+void noop_impl();
+inline const taskfarm::Task<void()> noop{"pool_test.noop", &noop_impl};
+
 void bad_init_impl();
 inline const taskfarm::Task<void()> bad_init{"pool_test.bad_init", &bad_init_impl};
 void good_init_impl();

@@ -25,6 +25,34 @@
 
 namespace taskfarm {
 
+namespace detail {
+// then()'s on_value: takes the value, or nothing for a task returning void
+// (std::function<void(R)> with R = void is ill-formed, even unused).
+template <class R>
+struct ValueCallbackOf {
+  using type = std::function<void(R)>;
+};
+template <>
+struct ValueCallbackOf<void> {
+  using type = std::function<void()>;
+};
+
+// True when `e` is a taskfarm::Cancelled: the task never ran to an outcome of
+// its own (cancel(), shutdown(cancel_pending), terminate()).
+inline bool is_cancellation(const std::exception_ptr& e) noexcept {
+  if (!e) return false;
+  try {
+    std::rethrow_exception(e);
+  } catch (const Cancelled&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+}  // namespace detail
+
+// R may be void (a Task<void(...)>): get() then returns nothing and then()'s
+// on_value takes no argument.
 template <class R>
 class Future {
  public:
@@ -57,6 +85,11 @@ class Future {
   // Cancels the task if it has not started; true on success (get() then throws
   // Cancelled). A running or finished task is not affected.
   bool cancel() { return batch_ && batch_->cancel(0); }
+  // Python's cancelled(): finished with Cancelled (by cancel(), a shutdown that
+  // cancelled pending work, or terminate()). Does not wait.
+  [[nodiscard]] bool cancelled() const noexcept {
+    return ready() && detail::is_cancellation(batch_->outcome(0).error);
+  }
   [[nodiscard]] bool valid() const noexcept { return batch_ != nullptr; }
   // The failure, or nullptr when it succeeded. Waits.
   [[nodiscard]] std::exception_ptr exception() const {
@@ -65,12 +98,19 @@ class Future {
   }
 
   // Calls fn(future) exactly once, when the task has finished (value, failure or
-  // cancellation), on the pool's callback thread; at once, on this thread, if it
-  // already has. A callback may block, call get() or submit more work.
+  // cancellation): on the pool's callback thread if it has not finished yet; at
+  // once, on this thread, if it already has (as Python does). Either way an
+  // exception from fn is reported on stderr, the same way (detail::
+  // report_callback_failure), never thrown to the caller. A callback may block,
+  // call get() or submit more work.
   void add_done_callback(std::function<void(const Future&)> fn) const {
     check();
     if (ready()) {
-      fn(*this);
+      try {
+        fn(*this);
+      } catch (...) {
+        detail::report_callback_failure(std::current_exception());
+      }
       return;
     }
     auto self = *this;
@@ -81,9 +121,9 @@ class Future {
   }
 
   // Python's callback / error_callback: on success on_value(value), on failure
-  // on_error(exception); exactly one of them, exactly once.
-  using ValueCallback =
-      std::conditional_t<std::is_void_v<R>, std::function<void()>, std::function<void(R)>>;
+  // on_error(exception); exactly one of them, exactly once, where and when
+  // add_done_callback would run it (an exception from either is reported, not thrown).
+  using ValueCallback = typename detail::ValueCallbackOf<R>::type;
   const Future& then(ValueCallback on_value,
                      std::function<void(std::exception_ptr)> on_error = {}) const {
     add_done_callback([on_value = std::move(on_value), on_error = std::move(on_error)](const Future& f) {
@@ -162,6 +202,12 @@ std::vector<Future<R>> distinct(const std::vector<Future<R>>& fs) {
 
 // Yields each distinct future once, as it finishes (finished ones first). With a
 // timeout, iterating past the deadline throws taskfarm::Error.
+//
+// A yielded future is moved out of the AsCompleted into the iterator and
+// dropped when the iterator moves on, so the loop keeps no reference to what
+// it has passed: once the caller drops its own copies, a result is freed as
+// the loop goes on, not at its end (CPython's bpo-27144). A reference from
+// operator* is valid until the next ++.
 template <class R>
 class AsCompleted {
  public:
@@ -178,8 +224,8 @@ class AsCompleted {
     using difference_type = std::ptrdiff_t;
     iterator() = default;
     explicit iterator(AsCompleted* owner) : owner_(owner) { advance(); }
-    const Future<R>& operator*() const { return owner_->fs_[current_]; }
-    const Future<R>* operator->() const { return &owner_->fs_[current_]; }
+    const Future<R>& operator*() const { return current_; }
+    const Future<R>* operator->() const { return &current_; }
     iterator& operator++() {
       advance();
       return *this;
@@ -189,6 +235,7 @@ class AsCompleted {
 
    private:
     void advance() {
+      current_ = Future<R>();  // the one yielded last: no longer ours to keep
       if (owner_->yielded_ == owner_->fs_.size()) {
         owner_ = nullptr;
         return;
@@ -198,17 +245,17 @@ class AsCompleted {
         throw Error("as_completed: " + std::to_string(owner_->fs_.size() - owner_->yielded_) + " of " +
                     std::to_string(owner_->fs_.size()) + " futures unfinished at the deadline");
       ++owner_->yielded_;
-      current_ = *i;
+      current_ = std::move(owner_->fs_[*i]);  // each index comes out of q_ once
     }
     AsCompleted* owner_ = nullptr;
-    std::size_t current_ = 0;
+    Future<R> current_;
   };
 
   iterator begin() { return iterator(this); }
   std::default_sentinel_t end() const noexcept { return {}; }
 
  private:
-  std::vector<Future<R>> fs_;
+  std::vector<Future<R>> fs_;  // emptied one by one as the futures are yielded
   std::shared_ptr<detail::CompletionQueue> q_;
   std::optional<Clock::time_point> deadline_;
   std::size_t yielded_ = 0;
@@ -235,6 +282,8 @@ struct WaitResult {
 
 // concurrent.futures.wait: returns when the condition holds or the timeout
 // passes (never later), splitting the distinct futures into done / not done.
+// first_exception, as in Python, returns when a future finishes with a failure
+// or when all are done: a cancelled future (Cancelled) is done, not a failure.
 template <class R>
 WaitResult<R> wait(const std::vector<Future<R>>& futures, ReturnWhen when = ReturnWhen::all_completed,
                    std::optional<std::chrono::steady_clock::duration> timeout = std::nullopt) {
@@ -250,7 +299,10 @@ WaitResult<R> wait(const std::vector<Future<R>>& futures, ReturnWhen when = Retu
     if (!i) break;
     ++finished;
     if (when == ReturnWhen::first_completed) break;
-    if (when == ReturnWhen::first_exception && !fs[*i].batch()->outcome(0).ok) break;
+    if (when == ReturnWhen::first_exception) {
+      const auto& o = fs[*i].batch()->outcome(0);
+      if (!o.ok && !detail::is_cancellation(o.error)) break;
+    }
   }
   WaitResult<R> r;
   for (auto& f : fs) (f.ready() ? r.done : r.not_done).push_back(std::move(f));

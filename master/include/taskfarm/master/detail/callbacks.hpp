@@ -6,12 +6,19 @@
 
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
 
 namespace taskfarm::detail {
+
+// What becomes of an exception a completion callback throws, wherever the
+// callback runs (the callback thread, or the adding thread when the future had
+// already finished): as concurrent.futures does, it is reported on stderr
+// ("taskfarm: a completion callback threw: ...") and otherwise ignored.
+void report_callback_failure(std::exception_ptr e) noexcept;
 
 class CallbackQueue {
  public:
