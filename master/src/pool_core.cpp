@@ -20,6 +20,7 @@
 #include "taskfarm/common/registry.hpp"
 #include "taskfarm/common/task.hpp"
 #include "taskfarm/common/wire.hpp"
+#include "taskfarm/ipc/names.hpp"
 #include "taskfarm/worker/protocol.hpp"
 #include "taskfarm/worker/worker.hpp"
 
@@ -97,6 +98,7 @@ std::string signal_or_exit(int status, int& sig, int& code) {
 }  // namespace
 
 PoolCore::PoolCore(PoolOptions options) : opts_(validate(std::move(options))) {
+  ipc::sweep_stale_names_once();  // what pools SIGKILLed before their workers attached left in /dev/shm
   link_config_.max_frame_bytes = opts_.max_message_bytes;
   link_config_.ring_bytes = opts_.ring_bytes;
   const int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
