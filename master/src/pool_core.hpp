@@ -80,6 +80,7 @@ class PoolCore {
     unsigned killed_before_ready = 0;  // in a row, by SIGKILL/SIGTERM from outside (not reset by spawn)
     std::string cause;                 // why the master killed it, if it did
     bool timed_out = false;            // killed for task_timeout
+    bool retired_for_memory = false;   // its retiring frame said max_memory_per_child
     Clock::time_point front_since{};   // when inflight.front() started running (estimate)
     // The process's record of the item it runs (status.hpp); null if it could
     // not be made, and then front_since and the oldest item are the estimate.

@@ -41,9 +41,16 @@ class StatsBoard {
     bump(failed_, n);
   }
   void retried() noexcept { bump(retried_); }
-  void restarted(int slot) noexcept {
+  // A replacement of the worker in `slot`; `for_memory`: it retired because of
+  // max_memory_per_child.
+  void restarted(int slot, bool for_memory = false) noexcept {
+    auto& w = workers_[static_cast<std::size_t>(slot)];
     bump(restarts_);
-    bump(workers_[static_cast<std::size_t>(slot)].restarts);
+    bump(w.restarts);
+    if (for_memory) {
+      bump(replaced_for_memory_);
+      bump(w.replaced_for_memory);
+    }
   }
   void set_pid(int slot, pid_t pid) noexcept {
     workers_[static_cast<std::size_t>(slot)].pid.store(pid, std::memory_order_relaxed);
@@ -57,11 +64,13 @@ class StatsBoard {
     s.failed = failed_.load(std::memory_order_relaxed);
     s.retried = retried_.load(std::memory_order_relaxed);
     s.restarts = restarts_.load(std::memory_order_relaxed);
+    s.replaced_for_memory = replaced_for_memory_.load(std::memory_order_relaxed);
     for (std::size_t i = 0; i < n_; ++i) {
       const auto& w = workers_[i];
       s.workers.push_back({static_cast<int>(i), static_cast<long>(w.pid.load(std::memory_order_relaxed)),
                            w.tasks.load(std::memory_order_relaxed), w.busy_ns.load(std::memory_order_relaxed),
-                           w.restarts.load(std::memory_order_relaxed)});
+                           w.restarts.load(std::memory_order_relaxed),
+                           w.replaced_for_memory.load(std::memory_order_relaxed)});
     }
     std::array<std::uint64_t, kBuckets> h;
     std::uint64_t total = 0;
@@ -106,9 +115,10 @@ class StatsBoard {
 
   struct PerWorker {
     std::atomic<long> pid{0};
-    std::atomic<std::uint64_t> tasks{0}, busy_ns{0}, restarts{0};
+    std::atomic<std::uint64_t> tasks{0}, busy_ns{0}, restarts{0}, replaced_for_memory{0};
   };
-  std::atomic<std::uint64_t> submitted_{0}, done_{0}, failed_{0}, retried_{0}, restarts_{0};
+  std::atomic<std::uint64_t> submitted_{0}, done_{0}, failed_{0}, retried_{0}, restarts_{0},
+      replaced_for_memory_{0};
   std::size_t n_;
   std::unique_ptr<PerWorker[]> workers_;
   std::array<std::atomic<std::uint64_t>, kBuckets> hist_{};
