@@ -5,7 +5,9 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <cstdint>
 #include <stdexcept>
 #include <iostream>
 #include <string>
@@ -14,6 +16,7 @@
 #include "builtin_tasks.hpp"
 #include "taskfarm/cli/duration.hpp"
 #include "taskfarm/cli/json_task.hpp"
+#include "taskfarm/cli/size.hpp"
 #include "taskfarm/common/registry.hpp"
 
 #ifndef TASKFARM_VERSION
@@ -46,6 +49,7 @@ Examples:
   taskfarm run jobs.json --resume                  run the inputs the joblog does not show as run
   taskfarm run jobs.json --resume-failed           ... and those that failed
   taskfarm run jobs.json --dry-run                 print what would run (job, index, command)
+  taskfarm run jobs.json --max-memory-per-child 2GiB   replace workers that grow past 2 GiB
 
 Ctrl-C once: nothing new starts, running tasks finish, outputs are written
 (exit 130). Twice: the workers are killed. Outputs never hold half a line.
@@ -153,7 +157,7 @@ int main(int argc, char** argv) {
 
   std::string run_file;
   std::size_t workers = 0;
-  std::string transport, start, timeout, output, joblog, progress;
+  std::string transport, start, timeout, max_memory, output, joblog, progress;
   unsigned retries = 0;
   bool resume = false, resume_failed = false, dry_run = false;
   auto* run = app.add_subcommand("run", "Run the jobs of a job file");
@@ -165,6 +169,10 @@ int main(int argc, char** argv) {
   auto* timeout_opt =
       run->add_option("--timeout", timeout, "Task timeout (pool.task_timeout), e.g. 30s, 500ms, 2m; 0 = none");
   auto* retries_opt = run->add_option("--retries", retries, "Re-runs of a task whose worker died or timed out");
+  auto* max_memory_opt = run->add_option(
+      "--max-memory-per-child", max_memory,
+      "Replace a worker whose RSS is above this after a task (pool.max_memory_per_child): "
+      "512MiB, 2GiB, 100MB, or bytes; 0 = none");
   auto* output_opt = run->add_option("-o,--output", output, "Results file (JSON Lines), - for standard output");
   auto* joblog_opt = run->add_option("--joblog", joblog, "Joblog file (TSV), needed by --resume");
   auto* resume_opt = run->add_flag("--resume", resume, "Run only the inputs the joblog does not show as run");
@@ -224,6 +232,23 @@ int main(int argc, char** argv) {
       if (retries_opt->count() != 0) {
         if (retries > 1000) return usage("--retries", "at most 1000 allowed, found " + std::to_string(retries));
         ro.retries = retries;
+      }
+      if (max_memory_opt->count() != 0) {
+        std::uint64_t bytes = 0;
+        try {
+          // Digits alone are bytes, as in a job file's integer.
+          const bool digits = !max_memory.empty() &&
+                              std::all_of(max_memory.begin(), max_memory.end(), [](char c) { return c >= '0' && c <= '9'; });
+          if (!digits)
+            bytes = parse_size(max_memory);
+          else if (std::from_chars(max_memory.data(), max_memory.data() + max_memory.size(), bytes).ec != std::errc())
+            return usage("--max-memory-per-child", "size too large, found \"" + max_memory + "\"");
+        } catch (const std::invalid_argument& e) {
+          return usage("--max-memory-per-child", e.what());
+        }
+        if (bytes != 0 && bytes < kMinMemoryPerChild)
+          return usage("--max-memory-per-child", "expected 0 (no limit) or at least 1MiB, found \"" + max_memory + "\"");
+        ro.max_memory_per_child = static_cast<std::size_t>(bytes);
       }
       if (output_opt->count() != 0) {
         if (output.empty()) return usage("--output", "expected a file name or -");

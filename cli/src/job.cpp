@@ -14,6 +14,7 @@
 
 #include "json_path.hpp"
 #include "taskfarm/cli/duration.hpp"
+#include "taskfarm/cli/size.hpp"
 #include "taskfarm/common/registry.hpp"
 
 namespace taskfarm::cli {
@@ -122,6 +123,21 @@ std::chrono::milliseconds expect_duration(const json& j, const std::string& path
   }
 }
 
+std::uint64_t expect_size(const json& j, const std::string& path) {
+  if (j.is_number_integer()) {
+    if (!j.is_number_unsigned() && j.get<std::int64_t>() < 0)
+      throw JobError(path, "a size must not be negative, found " + j.dump());
+    return j.get<std::uint64_t>();
+  }
+  if (!j.is_string())
+    throw JobError(path, "expected a size such as \"512MiB\" or an integer of bytes, found " + describe_json(j));
+  try {
+    return parse_size(j.get<std::string>());
+  } catch (const std::invalid_argument& e) {
+    throw JobError(path, e.what());
+  }
+}
+
 const std::vector<std::string>& keys(const char* level) { return job_file_keys().at(level); }
 
 // Every transport name; whether this build runs it is the Pool's to say (its
@@ -162,6 +178,14 @@ PoolOptions parse_pool(const json& j, const std::string& path) {
     o.max_retries = static_cast<unsigned>(expect_count(*v, path_key(path, "max_retries"), 1000, false));
   if (auto* v = field(j, "max_tasks_per_child"))
     o.max_tasks_per_child = expect_count(*v, path_key(path, "max_tasks_per_child"), UINT32_MAX, false);
+  if (auto* v = field(j, "max_memory_per_child")) {
+    const std::string p = path_key(path, "max_memory_per_child");
+    const auto bytes = expect_size(*v, p);
+    if (bytes != 0 && bytes < kMinMemoryPerChild)
+      throw JobError(p, "expected 0 (no limit) or at least 1MiB, found " + v->dump() +
+                            (v->is_number() ? " bytes (an integer counts bytes: write \"" + v->dump() + "MiB\"?)" : ""));
+    o.max_memory_per_child = static_cast<std::size_t>(bytes);
+  }
   return o;
 }
 
@@ -425,7 +449,9 @@ std::string item_path(const JobSpec& job, std::uint64_t index) {
 const std::map<std::string, std::vector<std::string>>& job_file_keys() {
   static const std::map<std::string, std::vector<std::string>> table = {
       {"", {"description", "pool", "jobs", "output"}},
-      {"pool", {"workers", "transport", "start", "task_timeout", "max_retries", "max_tasks_per_child"}},
+      {"pool",
+       {"workers", "transport", "start", "task_timeout", "max_retries", "max_tasks_per_child",
+        "max_memory_per_child"}},
       {"job", {"name", "task", "description", "inputs", "args", "chunksize", "on_error"}},
       {"inputs", {"list", "range", "lines", "glob", "product"}},
       {"axis", {"list", "range", "lines", "glob"}},

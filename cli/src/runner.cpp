@@ -37,6 +37,7 @@
 #include <string>
 #include <system_error>
 #include <typeinfo>
+#include <utility>
 #include <vector>
 
 #include "builtin_tasks.hpp"
@@ -709,6 +710,13 @@ std::string describe_duration(std::chrono::milliseconds d) {
   return std::to_string(ms) + " ms";
 }
 
+// "512 MiB" when it is a whole number of MiB (or GiB, KiB), else bytes.
+std::string describe_bytes(std::uint64_t n) {
+  for (const auto& [shift, unit] : {std::pair{30, " GiB"}, std::pair{20, " MiB"}, std::pair{10, " KiB"}})
+    if (n % (std::uint64_t{1} << shift) == 0) return std::to_string(n >> shift) + unit;
+  return std::to_string(n) + " bytes";
+}
+
 std::string describe_pool(const PoolOptions& o) {
   std::string s = o.workers == 0 ? std::string("one worker per CPU") : plural(o.workers, "worker");
   s += ", transport " + std::string(to_string(o.transport)) + ", start " + std::string(to_string(o.start));
@@ -716,6 +724,7 @@ std::string describe_pool(const PoolOptions& o) {
   s += ", max retries " + std::to_string(o.max_retries);
   s += ", max tasks per child " +
        (o.max_tasks_per_child == 0 ? std::string("unlimited") : std::to_string(o.max_tasks_per_child));
+  if (o.max_memory_per_child != 0) s += ", max memory per child " + describe_bytes(o.max_memory_per_child);
   return s;
 }
 
@@ -788,6 +797,7 @@ int run_job_file(const std::filesystem::path& file, const RunOptions& opt, std::
   if (opt.start) jf.pool.start = *opt.start;
   if (opt.timeout) jf.pool.task_timeout = *opt.timeout;
   if (opt.retries) jf.pool.max_retries = *opt.retries;
+  if (opt.max_memory_per_child) jf.pool.max_memory_per_child = *opt.max_memory_per_child;
   if (opt.output) {
     if (*opt.output == "-")
       jf.output.results.reset();
@@ -849,6 +859,7 @@ int run_job_file(const std::filesystem::path& file, const RunOptions& opt, std::
 
   std::vector<JobReport> reports;
   std::size_t workers = 0;
+  std::uint64_t replaced_for_memory = 0;
   RunState st;
   std::string outputs_text;
   try {
@@ -899,6 +910,7 @@ int run_job_file(const std::filesystem::path& file, const RunOptions& opt, std::
       reports.push_back(JobRun(st, jf.jobs[j], p.checks[j]).run());
     }
     if (!st.killed) pool->shutdown();
+    replaced_for_memory = pool->stats().replaced_for_memory;
   } catch (const std::exception& e) {
     progress.clear();
     log << "taskfarm: the run failed: " << e.what() << "\n";
@@ -919,6 +931,9 @@ int run_job_file(const std::filesystem::path& file, const RunOptions& opt, std::
       << (ran - ok) << " not ok";
   if (skipped) log << ", " << skipped << " skipped (already run)";
   log << "; " << outputs_text << "\n";
+  if (replaced_for_memory != 0)
+    log << "taskfarm: " << plural(replaced_for_memory, "worker") << " replaced for holding more than max_memory_per_child ("
+        << describe_bytes(jf.pool.max_memory_per_child) << ") after a task\n";
   if (st.interrupted) {
     log << "taskfarm: the run was interrupted; ";
     if (jf.output.joblog)

@@ -9,11 +9,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "taskfarm/ipc/names.hpp"
 
 #include <boost/date_time/posix_time/posix_time_types.hpp>
 #include <boost/interprocess/exceptions.hpp>
@@ -80,9 +83,31 @@ const std::error_category& attach_category() noexcept {
 }
 
 std::string unique_name(std::string_view tag) {
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "/taskfarm-%ld-%016llx-", static_cast<long>(::getpid()),
-                static_cast<unsigned long long>(random64()));
+  // This process's start time, read once per process: `start_pid` is stored
+  // (release) after `start`, so whoever loads its own pid there (acquire) reads
+  // its own start time; a forked child finds its parent's pid and reads anew.
+  static std::atomic<pid_t> start_pid{0};
+  static std::atomic<std::uint64_t> start{0};
+  const pid_t self = ::getpid();
+  std::uint64_t started = 0;
+  bool known = false;
+  if (start_pid.load(std::memory_order_acquire) == self) {
+    started = start.load(std::memory_order_relaxed);
+    known = true;
+  } else if (const auto t = process_start_time(self)) {
+    started = *t;
+    known = true;
+    start.store(started, std::memory_order_relaxed);
+    start_pid.store(self, std::memory_order_release);
+  }
+  char buf[128];
+  if (known)
+    std::snprintf(buf, sizeof buf, "/taskfarm-%ld-%llu-%016llx-", static_cast<long>(self),
+                  static_cast<unsigned long long>(started),
+                  static_cast<unsigned long long>(random64()));
+  else  // no /proc: the older form, which a sweep removes only once the pid is dead
+    std::snprintf(buf, sizeof buf, "/taskfarm-%ld-%016llx-", static_cast<long>(self),
+                  static_cast<unsigned long long>(random64()));
   return std::string(buf) + std::string(tag);
 }
 

@@ -33,9 +33,11 @@
 //
 // Names
 // -----
-// "/taskfarm-<pid>-<64 random bits>-<tag>", created exclusively (O_EXCL) with
-// mode 0600. Objects that can travel by descriptor are removed right after they
-// are created (SharedRegion), so no crash can leak them.
+// "/taskfarm-<pid>-<start time>-<64 random bits>-<tag>" (taskfarm/ipc/names.hpp),
+// created exclusively (O_EXCL) with mode 0600. Objects that can travel by
+// descriptor are removed right after they are created (SharedRegion), so no
+// crash can leak them; the others (mqueue's queues) live until the worker has
+// opened them, and what a crash leaves of them the next pool sweeps away.
 
 #include <algorithm>
 #include <atomic>
@@ -159,7 +161,8 @@ inline std::error_code make_error_code(AttachError e) noexcept {
   return {static_cast<int>(e), attach_category()};
 }
 
-// "/taskfarm-<pid>-<16 hex digits from getrandom()>-<tag>".
+// "/taskfarm-<pid>-<start time>-<16 hex digits from getrandom()>-<tag>"
+// (without "<start time>-" if /proc/self/stat cannot be read).
 [[nodiscard]] std::string unique_name(std::string_view tag);
 
 // An OS error code for a Boost.Interprocess exception.

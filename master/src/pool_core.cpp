@@ -20,6 +20,7 @@
 #include "taskfarm/common/registry.hpp"
 #include "taskfarm/common/task.hpp"
 #include "taskfarm/common/wire.hpp"
+#include "taskfarm/ipc/names.hpp"
 #include "taskfarm/worker/protocol.hpp"
 #include "taskfarm/worker/worker.hpp"
 
@@ -100,6 +101,9 @@ PoolOptions validate(PoolOptions o) {
     throw ConfigError("PoolOptions::max_message_bytes = " + std::to_string(o.max_message_bytes) +
                       " is outside [" + std::to_string(kMinMessageBytes) + ", " +
                       std::to_string(kMaxMessageBytes) + "]");
+  if (o.max_memory_per_child != 0 && o.max_memory_per_child < kMinMemoryPerChild)
+    throw ConfigError("PoolOptions::max_memory_per_child = " + std::to_string(o.max_memory_per_child) +
+                      " bytes is below 1 MiB (it counts bytes, not MiB); use 0 for no limit");
   if (o.initializer != nullptr && !Registry::instance().find(o.initializer->name()))
     throw ConfigError("PoolOptions::initializer names task \"" + o.initializer->name() +
                       "\", which is not registered (was it destroyed?)");
@@ -115,6 +119,7 @@ std::string signal_or_exit(int status, int& sig, int& code) {
 }  // namespace
 
 PoolCore::PoolCore(PoolOptions options) : opts_(validate(std::move(options))) {
+  ipc::sweep_stale_names_once();  // what pools SIGKILLed before their workers attached left in /dev/shm
   link_config_.max_frame_bytes = opts_.max_message_bytes;
   link_config_.ring_bytes = opts_.ring_bytes;
   const int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -258,6 +263,7 @@ void PoolCore::spawn(Worker& w) {
   wc.slot = w.slot;
   if (opts_.initializer) wc.initializer = opts_.initializer->name();
   wc.max_tasks = opts_.max_tasks_per_child;
+  wc.max_memory = opts_.max_memory_per_child;
   wc.max_frame_bytes = opts_.max_message_bytes;
   wc.ring_bytes = opts_.ring_bytes;
   wc.store(pair.worker);
@@ -277,6 +283,7 @@ void PoolCore::spawn(Worker& w) {
   w.said_hello = false;
   w.lost_with_server = false;
   w.timed_out = false;
+  w.retired_for_memory = false;
   w.cause.clear();
   w.next_seq = 1;
   w.kill_deadline = Clock::time_point::max();
@@ -553,6 +560,7 @@ void PoolCore::on_frame(Worker& w, Frame& f) {
       return;
     }
     case FrameKind::retiring: {
+      w.retired_for_memory = worker::parse_retire_reason(f.payload) == worker::RetireReason::max_memory;
       std::size_t keep = 0;
       while (keep < w.inflight.size() && w.inflight[keep].seq <= f.id()) ++keep;
       requeue_uncharged(w, keep);
@@ -672,7 +680,7 @@ void PoolCore::worker_exited(Worker& w, int status) {
   if (was_ready || with_server) {
     // A worker that had started (or that died because its fork server did) is
     // simply replaced.
-    stats_->restarted(w.slot);
+    stats_->restarted(w.slot, w.retired_for_memory);
     spawn(w);
     return;
   }

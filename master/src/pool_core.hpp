@@ -83,6 +83,7 @@ class PoolCore {
     bool timed_out = false;            // killed for task_timeout
     Clock::time_point asked_at{};      // when its start was requested (start_timeout)
     Clock::time_point respawn_at = Clock::time_point::max();  // empty slot: start again then
+    bool retired_for_memory = false;   // its retiring frame said max_memory_per_child
     Clock::time_point front_since{};   // when inflight.front() started running (estimate)
     // The process's record of the item it runs (status.hpp); null if it could
     // not be made, and then front_since and the oldest item are the estimate.

@@ -41,9 +41,16 @@ class StatsBoard {
     bump(failed_, n);
   }
   void retried() noexcept { bump(retried_); }
-  void restarted(int slot) noexcept {
+  // A replacement of the worker in `slot`; `for_memory`: it retired because of
+  // max_memory_per_child.
+  void restarted(int slot, bool for_memory = false) noexcept {
+    auto& w = workers_[static_cast<std::size_t>(slot)];
     bump(restarts_);
-    bump(workers_[static_cast<std::size_t>(slot)].restarts);
+    bump(w.restarts);
+    if (for_memory) {
+      bump(replaced_for_memory_);
+      bump(w.replaced_for_memory);
+    }
   }
   void set_fork_server(pid_t pid, ForkImage image) noexcept {
     fork_server_pid_.store(pid, std::memory_order_relaxed);
@@ -65,11 +72,13 @@ class StatsBoard {
     s.fork_image = fork_image_.load(std::memory_order_relaxed);
     s.fork_server_pid = static_cast<long>(fork_server_pid_.load(std::memory_order_relaxed));
     s.fork_server_restarts = fork_server_restarts_.load(std::memory_order_relaxed);
+    s.replaced_for_memory = replaced_for_memory_.load(std::memory_order_relaxed);
     for (std::size_t i = 0; i < n_; ++i) {
       const auto& w = workers_[i];
       s.workers.push_back({static_cast<int>(i), static_cast<long>(w.pid.load(std::memory_order_relaxed)),
                            w.tasks.load(std::memory_order_relaxed), w.busy_ns.load(std::memory_order_relaxed),
-                           w.restarts.load(std::memory_order_relaxed)});
+                           w.restarts.load(std::memory_order_relaxed),
+                           w.replaced_for_memory.load(std::memory_order_relaxed)});
     }
     std::array<std::uint64_t, kBuckets> h;
     std::uint64_t total = 0;
@@ -114,9 +123,10 @@ class StatsBoard {
 
   struct PerWorker {
     std::atomic<long> pid{0};
-    std::atomic<std::uint64_t> tasks{0}, busy_ns{0}, restarts{0};
+    std::atomic<std::uint64_t> tasks{0}, busy_ns{0}, restarts{0}, replaced_for_memory{0};
   };
-  std::atomic<std::uint64_t> submitted_{0}, done_{0}, failed_{0}, retried_{0}, restarts_{0};
+  std::atomic<std::uint64_t> submitted_{0}, done_{0}, failed_{0}, retried_{0}, restarts_{0},
+      replaced_for_memory_{0};
   std::atomic<std::uint64_t> fork_server_restarts_{0};
   std::atomic<pid_t> fork_server_pid_{0};
   std::atomic<ForkImage> fork_image_{ForkImage::pool_creation};

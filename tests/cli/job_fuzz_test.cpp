@@ -202,7 +202,7 @@ void collect(const ordered_json& j, const ordered_json::json_pointer& at,
 }
 
 const char* const kKeys[] = {"pool", "jobs", "output", "workers", "transport", "start",
-                             "task_timeout", "max_retries", "max_tasks_per_child", "name", "task",
+                             "task_timeout", "max_retries", "max_tasks_per_child", "max_memory_per_child", "name", "task",
                              "inputs", "args", "chunksize", "on_error", "halt", "fail", "list",
                              "range", "lines", "glob", "product", "file", "json", "stop",
                              "step", "results", "joblog", "order", "bogus"};

@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 
 #include "taskfarm/cli/job.hpp"
 #include "taskfarm/common/serialize.hpp"
@@ -83,6 +85,26 @@ TEST(JobFile, ValidFileBecomesSettings) {
   EXPECT_EQ(f.output.order, taskfarm::cli::ResultOrder::completion);
 }
 
+TEST(JobFile, MaxMemoryPerChildIsBytesOrASizeWithAUnit) {
+  const std::string job = R"("task": "echo", "inputs": {"list": [1]})";
+  const std::pair<const char*, std::size_t> cases[] = {
+      {R"("512MiB")", std::size_t{512} << 20},
+      {R"("1.5GiB")", std::size_t{3} << 29},
+      {R"("2GB")", 2'000'000'000},
+      {R"("1500KB")", 1'500'000},
+      {R"("4096KiB")", std::size_t{4} << 20},
+      {R"("1048576B")", std::size_t{1} << 20},
+      {"268435456", std::size_t{256} << 20},
+      {"0", 0},
+      {R"("0MiB")", 0},
+  };
+  for (const auto& [value, bytes] : cases) {
+    const JobFile f = parse(one_job(job, std::string(R"("pool": {"max_memory_per_child": )") + value + "}"));
+    EXPECT_EQ(f.pool.max_memory_per_child, bytes) << value;
+  }
+  EXPECT_EQ(parse(one_job(job)).pool.max_memory_per_child, 0u) << "no limit unless asked";
+}
+
 TEST(JobFile, DurationsMayBeIntegerMilliseconds) {
   const JobFile f = parse(one_job(R"("task": "echo", "inputs": {"list": [1]})", R"("pool": {"task_timeout": 250})"));
   EXPECT_EQ(f.pool.task_timeout, std::chrono::milliseconds(250));
@@ -148,6 +170,22 @@ TEST(JobFile, PoolProblems) {
   EXPECT_ERROR_AT(one_job(job, R"("pool": {"task_timeout": -5})"), "pool.task_timeout", "must not be negative");
   EXPECT_ERROR_AT(one_job(job, R"("pool": {"max_retries": 1.5})"), "pool.max_retries", "non-negative integer");
   EXPECT_ERROR_AT(one_job(job, R"("pool": {"retries": 1})"), "pool.retries", "unknown key");
+  EXPECT_ERROR_AT(one_job(job, R"("pool": {"max_memory_per_child": "lots"})"), "pool.max_memory_per_child",
+                  "expected a size such as \"512MiB\"");
+  EXPECT_ERROR_AT(one_job(job, R"("pool": {"max_memory_per_child": "512"})"), "pool.max_memory_per_child",
+                  "a unit is required");
+  EXPECT_ERROR_AT(one_job(job, R"("pool": {"max_memory_per_child": "2TB"})"), "pool.max_memory_per_child",
+                  "unknown unit \"TB\"");
+  EXPECT_ERROR_AT(one_job(job, R"("pool": {"max_memory_per_child": -1})"), "pool.max_memory_per_child",
+                  "must not be negative");
+  EXPECT_ERROR_AT(one_job(job, R"("pool": {"max_memory_per_child": 1.5})"), "pool.max_memory_per_child",
+                  "an integer of bytes, found");
+  EXPECT_ERROR_AT(one_job(job, R"("pool": {"max_memory_per_child": true})"), "pool.max_memory_per_child",
+                  "expected a size");
+  EXPECT_ERROR_AT(one_job(job, R"("pool": {"max_memory_per_child": 512})"), "pool.max_memory_per_child",
+                  "at least 1MiB, found 512 bytes (an integer counts bytes: write \"512MiB\"?)");
+  EXPECT_ERROR_AT(one_job(job, R"("pool": {"max_memory_per_child": "100KiB"})"), "pool.max_memory_per_child",
+                  "at least 1MiB, found \"100KiB\"");
   EXPECT_ERROR_AT(one_job(job, R"("pool": 4)"), "pool", "expected an object");
 }
 

@@ -212,6 +212,9 @@ TEST_F(Program, CommandLineMistakesExitTwo) {
       {{"--timeout", "soon"}, "--timeout: expected a duration"},
       {{"--retries", "-1"}, "--retries"},
       {{"--retries", "5000"}, "--retries: at most 1000"},
+      {{"--max-memory-per-child", "512"}, "--max-memory-per-child: expected 0 (no limit) or at least 1MiB"},
+      {{"--max-memory-per-child", "lots"}, "--max-memory-per-child: expected a size"},
+      {{"--max-memory-per-child", "1TB"}, "unknown unit \"TB\""},
       {{"--progress", "sometimes"}, "--progress: expected auto, always or never"},
       {{"--resume", "--resume-failed"}, "excludes"},
       {{"--resume"}, "--resume needs a joblog"},
@@ -244,6 +247,31 @@ TEST_F(Program, OverridesTakePrecedence) {
   EXPECT_EQ(lines[2]["status"], "lost");
   EXPECT_EQ(lines[2]["attempts"], 3);  // the first run and two retries
   EXPECT_NE(o.err.find("2 workers"), std::string::npos) << o.err;
+}
+
+TEST_F(Program, MaxMemoryPerChildFromTheFileOrTheCommandLine) {
+  const fs::path job = write("job.json", R"({"pool": {"workers": 1, "max_memory_per_child": "512MiB"},
+    "jobs": [{"task": "echo", "inputs": {"list": [1, 2, 3, 4]}, "chunksize": 1}]})");
+  const Outcome v = run({"validate", job.string()});
+  EXPECT_EQ(v.exit_code, 0) << v.err;
+  EXPECT_NE(v.out.find("max memory per child 512 MiB"), std::string::npos) << v.out;
+  // Far above what an echo worker holds: nobody is replaced, and nothing is said.
+  const Outcome roomy = run({"run", job.string()});
+  ASSERT_EQ(roomy.exit_code, 0) << roomy.err;
+  EXPECT_EQ(parse_lines(roomy.out).size(), 4u);
+  EXPECT_EQ(roomy.err.find("max_memory_per_child"), std::string::npos) << roomy.err;
+  // 1 MiB is below any worker's RSS: the override makes every worker retire
+  // after each task, and every result is still there.
+  const Outcome tight = run({"run", job.string(), "--max-memory-per-child", "1MiB"});
+  ASSERT_EQ(tight.exit_code, 0) << tight.err;
+  const auto lines = parse_lines(tight.out);
+  ASSERT_EQ(lines.size(), 4u);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i]["status"], "ok");
+    EXPECT_EQ(lines[i]["value"], static_cast<int>(i) + 1);
+  }
+  EXPECT_NE(tight.err.find("replaced for holding more than max_memory_per_child (1 MiB)"), std::string::npos)
+      << tight.err;
 }
 
 TEST_F(Program, DryRunPrintsWhatWouldRunAndWritesNothing) {
@@ -298,7 +326,8 @@ TEST_F(Program, ValidateTasksVersionHelp) {
   EXPECT_EQ(h.exit_code, 0);
   EXPECT_NE(h.out.find("Examples:"), std::string::npos);
   const Outcome rh = run({"run", "--help"});
-  for (const char* opt : {"--workers", "--transport", "--start", "--timeout", "--retries", "--output", "--joblog",
+  for (const char* opt : {"--workers", "--transport", "--start", "--timeout", "--retries", "--max-memory-per-child",
+                          "--output", "--joblog",
                           "--resume", "--resume-failed", "--dry-run", "--progress"})
     EXPECT_NE(rh.out.find(opt), std::string::npos) << opt;
   const Outcome tasks = run({"tasks"});

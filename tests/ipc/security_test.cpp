@@ -42,6 +42,7 @@
 #include "taskfarm/common/frame.hpp"
 #include "taskfarm/ipc/fd.hpp"
 #include "taskfarm/ipc/link.hpp"
+#include "taskfarm/ipc/names.hpp"
 #include "taskfarm/taskfarm.hpp"
 
 // ---- a getrandom() that can be told to repeat itself ------------------------
@@ -84,11 +85,12 @@ constexpr gid_t kNogroup = 65534;
 constexpr auto kPatience = 30s;
 
 // The name taskfarm gives an object of this process whose random part is `r`
-// (shared_control.hpp: "/taskfarm-<pid>-<16 hex digits>-<tag>"), without the
-// leading slash: its file name in /dev/shm.
+// (taskfarm/ipc/names.hpp: "/taskfarm-<pid>-<start time>-<16 hex digits>-<tag>"),
+// without the leading slash: its file name in /dev/shm.
 std::string predicted_name(std::uint64_t r, const std::string& tag) {
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "taskfarm-%ld-%016llx-%s", static_cast<long>(::getpid()),
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "taskfarm-%ld-%llu-%016llx-%s", static_cast<long>(::getpid()),
+                static_cast<unsigned long long>(taskfarm::ipc::process_start_time(::getpid()).value_or(0)),
                 static_cast<unsigned long long>(r), tag.c_str());
   return buf;
 }

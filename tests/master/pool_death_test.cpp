@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "pool_support.hpp"
+#include "taskfarm/worker/worker.hpp"
 
 namespace pool_test {
 namespace {
@@ -240,6 +242,124 @@ TEST_P(PoolDeath, KilledMasterTakesItsWorkersAndLeavesNothing) {
 
 TEST_P(PoolDeath, ProgramExitingWithARunningPoolNeitherHangsNorLeavesWorkers) {
   owner_ends_and_takes_everything_with_it(GetParam(), false);
+}
+
+// ---- names left in /dev/shm by a pool killed before its workers attached ----
+
+// A spawned worker of a process that set kHoldEnv stops itself here, in static
+// initialisation: before main(), so before it opens its link. Its mqueue names
+// then wait in /dev/shm for a worker that never comes.
+constexpr const char* kHoldEnv = "POOL_TEST_STOP_SPAWNED_WORKERS";
+[[maybe_unused]] const bool g_held_before_attach = [] {
+  if (std::getenv(taskfarm::worker::kWorkerEnv) != nullptr && std::getenv(kHoldEnv) != nullptr)
+    ::raise(SIGSTOP);
+  return true;
+}();
+
+// A child process that makes an mqueue pool of 2 spawned workers that stop
+// before they attach, reports their pids through `fd`, then waits to be killed.
+[[noreturn]] void owner_of_unattached_workers(int fd) {
+  ::setenv(kHoldEnv, "1", 1);
+  taskfarm::PoolOptions o;
+  o.workers = 2;
+  o.transport = taskfarm::Transport::mqueue;
+  o.start = taskfarm::Start::spawn;
+  static Pool* pool = nullptr;  // never destroyed: the process is killed with it running
+  try {
+    pool = new Pool(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "owner: %s\n", e.what());
+    ::_exit(3);
+  }
+  std::vector<long> pids;
+  for (int tries = 0; tries < 2000; ++tries) {
+    pids.clear();
+    for (const auto& w : pool->stats().workers)
+      if (w.pid > 0) pids.push_back(w.pid);
+    if (pids.size() == 2) break;
+    std::this_thread::sleep_for(5ms);
+  }
+  std::string text;
+  for (long p : pids) text += std::to_string(p) + "\n";
+  (void)!::write(fd, text.data(), text.size());
+  ::close(fd);
+  for (;;) ::pause();
+}
+
+class PoolSweep : public taskfarm::test::LeakCheck {};
+
+TEST_F(PoolSweep, NamesLeftByASigkilledMqueuePoolAreRemovedByTheNextPool) {
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  std::fflush(nullptr);
+  const pid_t owner = ::fork();
+  ASSERT_GE(owner, 0);
+  if (owner == 0) {
+    ::close(p[0]);
+    owner_of_unattached_workers(p[1]);
+  }
+  struct Cleanup {  // whatever happens below, the owner and its names do not outlive the test
+    pid_t owner, unreaped;
+    ~Cleanup() {
+      if (unreaped > 0 && ::kill(unreaped, SIGKILL) == 0) ::waitpid(unreaped, nullptr, 0);
+      for (const auto& name : taskfarm::test::shm_objects_of(owner)) ::shm_unlink(("/" + name).c_str());
+    }
+  } cleanup{owner, owner};
+  ::close(p[1]);
+  const auto workers = read_pids(p[0], 2);
+  ::close(p[0]);
+  ASSERT_EQ(workers.size(), 2u) << "the pool did not start its workers";
+  // Each worker's two queues (the control block is unlinked at once).
+  const auto left = taskfarm::test::shm_objects_of(owner);
+  ASSERT_EQ(left.size(), 4u) << "expected the names of 2 x 2 queues nobody opened";
+
+  // Every process of the pool is stopped first, then all are killed: none sees
+  // another die and cleans up after it (the fork server removes the names of
+  // the workers it reaps, a master those of the links it drops).
+  ASSERT_EQ(::kill(owner, SIGSTOP), 0);
+  std::vector<pid_t> pool_processes = workers;
+  for (pid_t server : taskfarm::test::children_of(owner)) {
+    ::kill(server, SIGSTOP);
+    pool_processes.push_back(server);
+    for (pid_t w : taskfarm::test::children_of(server))
+      if (std::find(pool_processes.begin(), pool_processes.end(), w) == pool_processes.end())
+        pool_processes.push_back(w);
+  }
+  for (pid_t pid : pool_processes) ::kill(pid, SIGKILL);
+  ASSERT_EQ(::kill(owner, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(owner, &status, 0), owner);
+  cleanup.unreaped = 0;
+  (void)wait_gone(pool_processes, 10s);
+  for (pid_t pid : pool_processes) EXPECT_TRUE(process_gone(pid)) << "process " << pid << " outlived the kill";
+  const auto after_kill = taskfarm::test::shm_objects_of(owner);
+  if (after_kill.empty())  // only when another test program started a pool just now
+    std::printf("[sweep] the names were swept by another process's pool before this test's\n");
+  else
+    EXPECT_EQ(after_kill, left) << "the kill removed some, not all";
+
+  // The next pool (in a process of its own, which has not swept yet) removes them.
+  std::fflush(nullptr);
+  const pid_t next = ::fork();
+  ASSERT_GE(next, 0);
+  if (next == 0) {
+    int code = 1;
+    try {
+      taskfarm::PoolOptions o;
+      o.workers = 1;
+      o.transport = taskfarm::Transport::mqueue;
+      Pool pool(o);
+      code = pool.map(square, std::vector{1, 2, 3}) == std::vector{1, 4, 9} ? 0 : 2;
+    } catch (...) {
+      code = 3;
+    }
+    ::_exit(code);
+  }
+  ASSERT_EQ(::waitpid(next, &status, 0), next);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the next pool failed";
+  EXPECT_EQ(taskfarm::test::shm_objects_of(owner), std::vector<std::string>{});
+  std::printf("[sweep] %zu names of killed pool %ld: %zu left after the next pool started\n", left.size(),
+              static_cast<long>(owner), taskfarm::test::shm_objects_of(owner).size());
 }
 
 }  // namespace

@@ -30,6 +30,12 @@ bool parse_error(std::span<const std::byte> payload, ErrorView& out) {
   return r.at_end();
 }
 
+RetireReason parse_retire_reason(std::span<const std::byte> payload) noexcept {
+  if (payload.size() == 1 && payload[0] == std::byte{static_cast<std::uint8_t>(RetireReason::max_memory)})
+    return RetireReason::max_memory;
+  return RetireReason::max_tasks;
+}
+
 void encode_error(std::vector<std::byte>& out, std::uint64_t duration_ns, ErrorKind kind,
                   std::string_view type, std::string_view message) {
   detail::ByteWriter w(out);

@@ -1,10 +1,12 @@
 #include "taskfarm/worker/worker.hpp"
 
 #include <cxxabi.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -63,12 +65,42 @@ WorkerStatus* take_status(ipc::Endpoint& ep) {
   ::close(fd);
   return p == MAP_FAILED ? &unshared : static_cast<WorkerStatus*>(p);
 }
+
+// This process's resident memory, from /proc/self/statm (opened once, read
+// with pread: the kernel writes the numbers anew on each read at offset 0).
+class Resident {
+ public:
+  explicit Resident(bool wanted) noexcept
+      : fd_(wanted ? ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC) : -1),
+        page_(static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE))) {}
+  ~Resident() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Resident(const Resident&) = delete;
+  Resident& operator=(const Resident&) = delete;
+
+  // "size resident shared text lib data dt", in pages; 0 when it cannot be read.
+  [[nodiscard]] std::uint64_t bytes() const noexcept {
+    char buf[128];
+    const ssize_t n = fd_ >= 0 ? ::pread(fd_, buf, sizeof buf - 1, 0) : -1;
+    if (n <= 0) return 0;
+    const char* p = std::find(buf, buf + n, ' ');
+    std::uint64_t pages = 0;
+    if (p == buf + n || std::from_chars(p + 1, buf + n, pages).ec != std::errc()) return 0;
+    return pages * page_;
+  }
+
+ private:
+  int fd_;
+  std::uint64_t page_;
+};
 }  // namespace
 
 void WorkerConfig::store(ipc::Endpoint& ep) const {
   ep.set("slot", std::to_string(slot));
   if (!initializer.empty()) ep.set("init", initializer);
   if (max_tasks) ep.set("max_tasks", std::to_string(max_tasks));
+  if (max_memory) ep.set("max_memory", std::to_string(max_memory));
   if (max_frame_bytes) ep.set("max_frame", std::to_string(max_frame_bytes));
   if (ring_bytes) ep.set("ring", std::to_string(ring_bytes));
 }
@@ -78,6 +110,7 @@ WorkerConfig WorkerConfig::load(const ipc::Endpoint& ep) {
   c.slot = static_cast<int>(to_u64(ep.param("slot")));
   if (const auto* i = ep.param("init")) c.initializer = *i;
   c.max_tasks = to_u64(ep.param("max_tasks"));
+  c.max_memory = to_u64(ep.param("max_memory"));
   c.max_frame_bytes = to_u64(ep.param("max_frame"));
   c.ring_bytes = to_u64(ep.param("ring"));
   return c;
@@ -103,6 +136,7 @@ int run(const ipc::Endpoint& endpoint, const WorkerConfig& config) noexcept {
       return kExitAttachFailed;
     }
     std::vector<std::byte> out;
+    Resident rss(config.max_memory != 0);
 
     if (!config.initializer.empty()) {
       std::string type, message;
@@ -223,8 +257,11 @@ int run(const ipc::Endpoint& endpoint, const WorkerConfig& config) noexcept {
           return sec == ipc::Errc::peer_gone ? kExitOk : kExitProtocolError;
         if (now) holding = link->has_pending_output();
         ++seq;
-        if (config.max_tasks && ++done >= config.max_tasks) {
-          (void)link->try_send(FrameKind::retiring, seq - 1, {}, ipc::Flush::now);
+        const bool ran_enough = config.max_tasks && ++done >= config.max_tasks;
+        const bool too_big = config.max_memory && rss.bytes() > config.max_memory;
+        if (ran_enough || too_big) {
+          const auto reason = static_cast<std::byte>(too_big ? RetireReason::max_memory : RetireReason::max_tasks);
+          (void)link->try_send(FrameKind::retiring, seq - 1, {&reason, 1}, ipc::Flush::now);
           (void)link->flush_for(std::chrono::seconds(5));
           return kExitOk;
         }

@@ -47,6 +47,7 @@ struct RunOptions {
   std::optional<Start> start;
   std::optional<std::chrono::milliseconds> timeout;  // pool.task_timeout
   std::optional<unsigned> retries;                   // pool.max_retries
+  std::optional<std::size_t> max_memory_per_child;   // pool.max_memory_per_child, bytes (0 = none)
   std::optional<std::string> output;  // "-" = standard output; relative to the working directory
   std::optional<std::string> joblog;  // relative to the working directory
   Resume resume = Resume::none;

@@ -18,7 +18,7 @@ enum class FrameKind : std::uint16_t {
   result_error = 4,  // worker -> master: one item's failure (type name, message)
   shutdown = 5,      // master -> worker: finish queued work, then exit
   init_error = 6,    // worker -> master: the initializer threw; the worker exits next
-  retiring = 7,      // worker -> master: max_tasks_per_child reached; the worker exits next
+  retiring = 7,      // worker -> master: max_tasks_per_child or max_memory_per_child reached; it exits next
 };
 
 // Fixed header in front of every payload, in host byte order (both ends are one

@@ -37,6 +37,17 @@ struct PoolOptions {
   std::chrono::milliseconds start_timeout{60'000};
   std::size_t ring_bytes = std::size_t{1} << 20;          // shm: bytes per ring direction
   std::size_t max_message_bytes = std::size_t{256} << 20; // largest frame payload either way
+  // Bytes of resident memory (RSS) a worker may hold after a task, 0 = no limit
+  // (last, so that positional initialisers written before it still compile).
+  // A worker above it once a task ended reports that task's result and is
+  // replaced (as loky does against leaking tasks); the items it had been sent
+  // but not started go to other workers uncharged. It is checked between tasks
+  // only: a task that needs too much is not stopped. Counted apart in
+  // PoolStats::replaced_for_memory. Validation: 0, or at least
+  // kMinMemoryPerChild (1 MiB; a smaller value is taken to be a unit mistake).
+  // A limit below a fresh worker's RSS replaces the worker after every task,
+  // as max_tasks_per_child = 1 would.
+  std::size_t max_memory_per_child = 0;
 };
 
 struct MapOptions {
@@ -54,5 +65,6 @@ inline constexpr std::size_t kMinRingBytes = 4096;
 inline constexpr std::size_t kMaxRingBytes = std::size_t{1} << 30;
 inline constexpr std::size_t kMinMessageBytes = 1024;
 inline constexpr std::size_t kMaxMessageBytes = std::size_t{1} << 40;
+inline constexpr std::size_t kMinMemoryPerChild = std::size_t{1} << 20;
 
 }  // namespace taskfarm

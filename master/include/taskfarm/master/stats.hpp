@@ -12,6 +12,7 @@ struct WorkerStats {
   std::uint64_t tasks = 0;    // items completed by this slot, all incarnations
   std::uint64_t busy_ns = 0;  // time spent inside tasks, as measured by the workers
   std::uint64_t restarts = 0; // replacements of this slot
+  std::uint64_t replaced_for_memory = 0;  // of which after max_memory_per_child
 };
 
 // What a worker started with Start::fork inherits (README, "fork or spawn?"):
@@ -26,7 +27,12 @@ struct PoolStats {
   std::uint64_t done = 0;       // items finished (any outcome)
   std::uint64_t failed = 0;     // finished with an error (including cancelled)
   std::uint64_t retried = 0;    // re-runs after a worker died or timed out
-  std::uint64_t restarts = 0;   // workers replaced
+  std::uint64_t restarts = 0;   // workers replaced, for any reason (a death, a timeout,
+                                // max_tasks_per_child, max_memory_per_child)
+  // Workers that retired because their RSS passed max_memory_per_child after a
+  // task (each is replaced unless the pool is shutting down): not deaths, not
+  // max_tasks_per_child retirements.
+  std::uint64_t replaced_for_memory = 0;
   std::vector<WorkerStats> workers;
   ForkImage fork_image = ForkImage::pool_creation;  // of the fork server in use now
   long fork_server_pid = 0;                 // the fork server in use now (0 while replaced)

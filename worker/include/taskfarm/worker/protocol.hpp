@@ -8,7 +8,7 @@
 //   result_error id = item sequence   u64 duration_ns | u8 ErrorKind | str type | str message
 //   hello        id = 0               u32 pid
 //   init_error   id = 0               str type | str message
-//   retiring     id = last item sequence the worker ran
+//   retiring     id = last item sequence the worker ran   [u8 RetireReason; none = max_tasks]
 //   shutdown     id = 0               (empty)
 //
 // A worker answers the items of its link strictly in the order it received them,
@@ -30,6 +30,13 @@ enum class ErrorKind : std::uint8_t {
   unknown_task = 2,   // no task of that name in the worker
 };
 
+// Why a worker retires (the payload of its retiring frame). It exits right
+// after; the master replaces it and re-queues, uncharged, what it did not run.
+enum class RetireReason : std::uint8_t {
+  max_tasks = 0,   // it ran max_tasks_per_child items
+  max_memory = 1,  // its RSS was above max_memory_per_child after an item
+};
+
 struct ItemView {
   std::uint64_t index;
   std::span<const std::byte> args;
@@ -45,6 +52,10 @@ struct ErrorView {
   std::string_view type, message;
 };
 bool parse_error(std::span<const std::byte> payload, ErrorView& out);
+
+// The reason a retiring frame gives; an empty payload (or one this build does
+// not know) is max_tasks.
+RetireReason parse_retire_reason(std::span<const std::byte> payload) noexcept;
 
 void encode_error(std::vector<std::byte>& out, std::uint64_t duration_ns, ErrorKind kind,
                   std::string_view type, std::string_view message);

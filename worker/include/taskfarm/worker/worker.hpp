@@ -15,6 +15,7 @@ struct WorkerConfig {
   int slot = 0;
   std::string initializer;            // task name, empty for none
   std::uint64_t max_tasks = 0;        // 0 = unlimited
+  std::uint64_t max_memory = 0;       // RSS bytes after an item that make it retire, 0 = no limit
   std::uint64_t max_frame_bytes = 0;  // 0 = default
   std::uint64_t ring_bytes = 0;       // 0 = default
 
