@@ -86,10 +86,12 @@ pid_t parent_of(pid_t pid) {
   return static_cast<pid_t>(std::atol(line.c_str() + close + 4));
 }
 
-// SIGKILLs a random live worker of `pool` every 3..5 ms until stopped.
+// SIGKILLs a random live worker of `pool` every 3..5 ms until stopped; with
+// `servers_too`, one kill in four goes to the pool's fork server instead.
 class Killer {
  public:
-  Killer(const Pool& pool, unsigned seed) : pool_(pool), rng_(seed) {
+  Killer(const Pool& pool, unsigned seed, bool servers_too = false)
+      : pool_(pool), rng_(seed), servers_too_(servers_too) {
     thread_ = std::thread([this] { loop(); });
   }
   ~Killer() { stop(); }
@@ -101,6 +103,7 @@ class Killer {
     if (thread_.joinable()) thread_.join();
   }
   [[nodiscard]] std::uint64_t kills() const { return kills_.load(); }
+  [[nodiscard]] std::uint64_t server_kills() const { return server_kills_.load(); }
   [[nodiscard]] std::vector<pid_t> killed() const {
     std::lock_guard lock(mu_);
     return killed_;
@@ -113,6 +116,18 @@ class Killer {
     while (!stop_.load()) {
       std::this_thread::sleep_for(std::chrono::microseconds(pause_us(rng_)));
       const auto st = pool_.stats();
+      const auto server = static_cast<pid_t>(st.fork_server_pid);
+      if (servers_too_ && server > 0 && std::uniform_int_distribution<int>(0, 3)(rng_) == 0) {
+        // The fork server in use: a child of this process, of the clean root
+        // server, or (a standby that took over) of a server that died.
+        if (parent_of(server) > 0 && ::kill(server, SIGKILL) == 0) {
+          std::lock_guard lock(mu_);
+          killed_.push_back(server);
+          kills_.fetch_add(1);
+          server_kills_.fetch_add(1);
+        }
+        continue;
+      }
       std::vector<long> pids;
       for (const auto& w : st.workers)
         if (w.pid > 0) pids.push_back(w.pid);
@@ -121,7 +136,7 @@ class Killer {
           pids[std::uniform_int_distribution<std::size_t>(0, pids.size() - 1)(rng_)]);
       // Only a live worker of this pool: a child of our child, the fork server.
       const pid_t zygote = parent_of(pid);
-      if (zygote <= 0 || parent_of(zygote) != self) continue;
+      if (zygote <= 0 || (parent_of(zygote) != self && zygote != server)) continue;
       if (::kill(pid, SIGKILL) == 0) {
         std::lock_guard lock(mu_);
         killed_.push_back(pid);
@@ -133,7 +148,9 @@ class Killer {
   const Pool& pool_;
   std::mt19937 rng_;
   std::atomic<bool> stop_{false};
+  const bool servers_too_;
   std::atomic<std::uint64_t> kills_{0};
+  std::atomic<std::uint64_t> server_kills_{0};
   mutable std::mutex mu_;
   std::vector<pid_t> killed_;
   std::thread thread_;
@@ -193,20 +210,20 @@ void report(const char* transport, unsigned max_retries, std::uint64_t kills,
 class PoolChaos : public PoolTest {};
 POOL_TEST_TRANSPORTS(PoolChaos);
 
-TEST_P(PoolChaos, RandomSigkillsWithRetriesLoseAndDuplicateNothing) {
+void chaos_with_retries(taskfarm::Transport transport, const taskfarm::PoolOptions& base, bool servers_too) {
   constexpr unsigned kRetries = 1000;  // the most PoolOptions allows
-  auto o = options(2);
+  auto o = base;
   o.max_retries = kRetries;
   const auto in = chaos_inputs();
   std::vector<std::uint64_t> out;
-  std::uint64_t kills = 0;
+  std::uint64_t kills = 0, server_kills = 0;
   taskfarm::PoolStats st;
   {
     Pool pool(o);
     {
-      HangGuard guard("map under SIGKILLs (" + std::string(taskfarm::to_string(GetParam())) + ")",
+      HangGuard guard("map under SIGKILLs (" + std::string(taskfarm::to_string(transport)) + ")",
                       std::chrono::seconds(120));
-      Killer killer(pool, 1234u + static_cast<unsigned>(GetParam()));
+      Killer killer(pool, 1234u + static_cast<unsigned>(transport), servers_too);
       try {
         out = pool.map(chaos_spin, in);
       } catch (const std::exception& e) {
@@ -215,6 +232,7 @@ TEST_P(PoolChaos, RandomSigkillsWithRetriesLoseAndDuplicateNothing) {
       }
       killer.stop();
       kills = killer.kills();
+      server_kills = killer.server_kills();
       ASSERT_TRUE(wait_calm(pool, killer.killed())) << "the killed workers were not replaced";
     }
     st = pool.stats();
@@ -231,7 +249,14 @@ TEST_P(PoolChaos, RandomSigkillsWithRetriesLoseAndDuplicateNothing) {
     if (runs == 0) ++never_ran;
     if (runs > 1) reruns += runs - 1;
   }
-  report(taskfarm::to_string(GetParam()).data(), kRetries, kills, st, kTasks - wrong, 0, reruns);
+  report(taskfarm::to_string(transport).data(), kRetries, kills, st, kTasks - wrong, 0, reruns);
+  if (servers_too) {
+    std::printf("[chaos] transport=%s fork_server_kills=%llu fork_server_restarts=%llu\n",
+                taskfarm::to_string(transport).data(), static_cast<unsigned long long>(server_kills),
+                static_cast<unsigned long long>(st.fork_server_restarts));
+    EXPECT_GE(server_kills, 1u) << "the killer must have struck the fork server";
+    EXPECT_GE(st.fork_server_restarts, 1u);
+  }
 
   EXPECT_EQ(wrong, 0u) << "first wrong result at input " << first_wrong;
   EXPECT_EQ(never_ran, 0u) << "a result without a run";
@@ -242,7 +267,7 @@ TEST_P(PoolChaos, RandomSigkillsWithRetriesLoseAndDuplicateNothing) {
   EXPECT_GE(kills, kMinKills) << "the killer must actually have struck";
   EXPECT_GE(st.restarts, 1u) << "killed workers were replaced";
   EXPECT_GE(st.retried, 1u) << "some killed worker was running a task";
-  if (GetParam() != taskfarm::Transport::mqueue) {
+  if (transport != taskfarm::Transport::mqueue && !servers_too) {
     // A kill makes at most two tasks run again: the one its worker was running
     // (a retry), and one it had finished but not yet written the result of
     // (tasks this long are not coalesced: see worker.cpp). (mqueue: a worker
@@ -250,6 +275,15 @@ TEST_P(PoolChaos, RandomSigkillsWithRetriesLoseAndDuplicateNothing) {
     // so the results it had queued are lost and those tasks run again.)
     EXPECT_LE(reruns, st.retried + kills);
   }
+}
+
+TEST_P(PoolChaos, RandomSigkillsWithRetriesLoseAndDuplicateNothing) {
+  chaos_with_retries(GetParam(), options(2), false);
+}
+
+TEST_P(PoolChaos, RandomSigkillsOfWorkersAndTheForkServerLoseNothing) {
+  // The fork server among the victims: its standby takes over each time.
+  chaos_with_retries(GetParam(), options(2), true);
 }
 
 TEST_P(PoolChaos, RandomSigkillsWithoutRetriesEndEveryTaskOnce) {
@@ -269,6 +303,7 @@ TEST_P(PoolChaos, RandomSigkillsWithoutRetriesEndEveryTaskOnce) {
       out = pool.try_map(chaos_spin, in);
       killer.stop();
       kills = killer.kills();
+      server_kills = killer.server_kills();
       ASSERT_TRUE(wait_calm(pool, killer.killed())) << "the killed workers were not replaced";
     }
     st = pool.stats();
