@@ -233,6 +233,8 @@ PoolStats PoolCore::stats() const { return stats_->snapshot(); }
 // Dispatcher thread
 
 void PoolCore::spawn(Worker& w) {
+  // A new process numbers its items from 1 again: nothing of the last one may wait.
+  if (!w.inflight.empty()) requeue_uncharged(w, 0);
   w.respawn_at = Clock::time_point::max();
   if (!zygote_) {
     set_broken(std::make_exception_ptr(Error("cannot start worker " + std::to_string(w.slot) +
@@ -791,6 +793,17 @@ void PoolCore::fork_server_lost() {
     if (w.state == WState::empty) continue;
     if (w.pid > 0) {
       lost_with_server(w);
+      continue;
+    }
+    if (w.said_hello || !w.inflight.empty()) {
+      // Ready (its hello came over the link before the server's answer) and
+      // perhaps running work, but its pid never came: it dies with the server
+      // (PR_SET_PDEATHSIG); its items are settled as for any death, so that they
+      // never wait for results a replacement's fresh sequence numbers could match.
+      w.lost_with_server = true;
+      if (w.cause.empty()) w.cause = "was lost with its fork server";
+      w.link_dead = true;
+      worker_exited(w, SIGKILL);
       continue;
     }
     // Asked for, never answered: the request died with the server.

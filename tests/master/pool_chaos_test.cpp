@@ -259,7 +259,10 @@ void chaos_with_retries(taskfarm::Transport transport, const taskfarm::PoolOptio
   }
 
   EXPECT_EQ(wrong, 0u) << "first wrong result at input " << first_wrong;
-  EXPECT_EQ(never_ran, 0u) << "a result without a run";
+  // The run counters are memory shared with workers forked from this process's
+  // image; after both the fork server and its standby died, a clean server
+  // (ForkImage::program_start) forks workers that count elsewhere.
+  if (st.fork_image == taskfarm::ForkImage::pool_creation) EXPECT_EQ(never_ran, 0u) << "a result without a run";
   EXPECT_EQ(st.submitted, kTasks);
   // Every item ends exactly once (the 100 squares above came after the snapshot).
   EXPECT_EQ(st.done, kTasks) << "more is a duplicate completion, fewer a loss";
@@ -303,7 +306,6 @@ TEST_P(PoolChaos, RandomSigkillsWithoutRetriesEndEveryTaskOnce) {
       out = pool.try_map(chaos_spin, in);
       killer.stop();
       kills = killer.kills();
-      server_kills = killer.server_kills();
       ASSERT_TRUE(wait_calm(pool, killer.killed())) << "the killed workers were not replaced";
     }
     st = pool.stats();
