@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <map>
+#include <thread>
 
 #include "pool_support.hpp"
 
@@ -87,6 +90,45 @@ TEST_F(PoolOptionsValidation, ZeroWorkersMeansOnePerCore) {
   EXPECT_GE(pool.size(), 1u);
   EXPECT_EQ(pool.options().workers, pool.size());
   EXPECT_EQ(pool.map(square, std::vector{1, 2}), (std::vector{1, 4}));
+}
+
+TEST_P(PoolLifecycle, PoolsStartWhileAnotherThreadAllocates) {
+  // Issue 12's reproduction: a thread that allocates and frees blocks of many
+  // sizes while pools are created one after another. A fork server forked from
+  // this (now multi-threaded) process could inherit the allocator's lock held
+  // (ASan's is not reset in a fork child) and hang every worker it forks; the
+  // pools' servers must come from the clean root server instead.
+  std::atomic<bool> stop{false};
+  std::thread churn([&] {
+    std::vector<void*> blocks(64, nullptr);
+    std::size_t k = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+      auto& b = blocks[k % blocks.size()];
+      std::free(b);
+      b = std::malloc(16 + (k * 7919) % 65536);
+      ++k;
+    }
+    for (void* b : blocks) std::free(b);
+  });
+  const int pools = taskfarm::test::full_or_sanitized(100, 20);
+  {
+    HangGuard guard("pools created while another thread allocates", std::chrono::seconds(240));
+    for (int i = 0; i < pools; ++i) {
+      Pool pool(options(2));
+      EXPECT_EQ(pool.stats().fork_image, taskfarm::ForkImage::program_start)
+          << "a pool made while the program has threads must not fork its server from it";
+      ASSERT_EQ(pool.map(square, std::vector<int>{1, 2, 3, 4}), (std::vector<int>{1, 4, 9, 16})) << "pool " << i;
+    }
+  }
+  stop.store(true);
+  churn.join();
+}
+
+TEST_P(PoolLifecycle, APoolMadeWhileSingleThreadedForksItsServerFromTheMaster) {
+  Pool pool(options(1));
+  EXPECT_EQ(pool.stats().fork_image, taskfarm::ForkImage::pool_creation);
+  EXPECT_GT(pool.stats().fork_server_pid, 0);
+  EXPECT_EQ(pool.map(square, std::vector<int>{3}), std::vector<int>{9});
 }
 
 TEST_P(PoolLifecycle, SubmitAfterShutdownThrowsPoolClosed) {

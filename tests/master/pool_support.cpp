@@ -4,8 +4,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <algorithm>
 #include <condition_variable>
+#include <fstream>
 #include <cstdio>
 #include <mutex>
 #include <csignal>
@@ -74,6 +77,69 @@ std::vector<int> iota(int n) {
   return v;
 }
 
+namespace {
+
+std::string read_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// This process and its descendants, parents first.
+std::vector<pid_t> process_tree() {
+  std::vector<std::pair<pid_t, pid_t>> all;  // pid, ppid
+  if (DIR* d = ::opendir("/proc")) {
+    while (dirent* e = ::readdir(d)) {
+      const pid_t pid = static_cast<pid_t>(std::atol(e->d_name));
+      if (pid <= 0) continue;
+      const std::string st = read_line("/proc/" + std::string(e->d_name) + "/stat");
+      const auto close = st.rfind(')');
+      if (close == std::string::npos || close + 4 > st.size()) continue;
+      all.emplace_back(pid, static_cast<pid_t>(std::atol(st.c_str() + close + 4)));
+    }
+    ::closedir(d);
+  }
+  std::vector<pid_t> tree{::getpid()};
+  for (std::size_t i = 0; i < tree.size(); ++i)
+    for (const auto& [pid, ppid] : all)
+      if (ppid == tree[i]) tree.push_back(pid);
+  return tree;
+}
+
+}  // namespace
+
+// What every thread of this process and of each of its descendants (the
+// pools' fork servers and workers) is doing: its state, the kernel function it
+// sleeps in and its system call, and with gdb installed, every thread's stack.
+void dump_process_tree() {
+  const bool have_gdb = std::system("command -v gdb >/dev/null 2>&1") == 0;
+  for (const pid_t pid : process_tree()) {
+    const std::string base = "/proc/" + std::to_string(pid);
+    std::fprintf(stderr, "HANG: process %d (%s), parent chain from this test process\n", pid,
+                 read_line(base + "/comm").c_str());
+    if (DIR* d = ::opendir((base + "/task").c_str())) {
+      while (dirent* e = ::readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        const std::string t = base + "/task/" + e->d_name;
+        const std::string st = read_line(t + "/stat");
+        const auto close = st.rfind(')');
+        const char state = close != std::string::npos && close + 2 < st.size() ? st[close + 2] : '?';
+        std::fprintf(stderr, "HANG:   thread %s (%s) state %c wchan %s syscall %s\n", e->d_name,
+                     read_line(t + "/comm").c_str(), state, read_line(t + "/wchan").c_str(),
+                     read_line(t + "/syscall").c_str());
+      }
+      ::closedir(d);
+    }
+    if (have_gdb && pid != ::getpid()) {
+      const std::string cmd = "timeout 20 gdb -p " + std::to_string(pid) +
+                              " -batch -nx -ex 'thread apply all bt' 2>/dev/null | grep -E '^(Thread|#)' >&2";
+      (void)std::system(cmd.c_str());
+    }
+  }
+  std::fflush(stderr);
+}
+
 struct HangGuard::State {
   std::mutex mu;
   std::condition_variable cv;
@@ -87,6 +153,7 @@ HangGuard::HangGuard(std::string what, std::chrono::seconds patience)
     if (!s->cv.wait_for(lock, patience, [&] { return s->done; })) {
       std::fprintf(stderr, "HANG: %s did not return within %lld s\n", what.c_str(),
                    static_cast<long long>(patience.count()));
+      dump_process_tree();
       std::fflush(stderr);
       std::abort();
     }

@@ -167,9 +167,15 @@ std::string describe(const taskfarm::Result<R>& r) {
   }
 }
 
+// Prints what each thread of this process and of its descendants is doing
+// (HangGuard calls it before it ends a hung test).
+void dump_process_tree();
+
 // Watchdog for calls that must return: if it is not destroyed within
-// `patience`, it prints what hung and aborts the test program, so a hang is a
-// failure with a name rather than a ctest timeout.
+// `patience`, it prints what hung and what every thread of every process of the
+// test was doing, then aborts the test program, so a hang is a failure with a
+// name rather than a ctest timeout.
+
 class HangGuard {
  public:
   HangGuard(std::string what, std::chrono::seconds patience = std::chrono::seconds(30));
