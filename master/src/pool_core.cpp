@@ -47,9 +47,11 @@ constexpr auto kLinkGoneGrace = std::chrono::seconds(1);
 // one killed from outside (SIGKILL or SIGTERM the pool did not send: an
 // operator, the OOM killer), which says less about the next start. Each retry
 // waits twice as long as the one before, from kFirstBackoff up to kMaxBackoff
-// (kMaxKilledBackoff after kills from outside).
+// (after kills from outside: none the first kKilledStartsWithoutPause times in a
+// row, then up to kMaxKilledBackoff; those are counted per slot).
 constexpr unsigned kMaxFailedStarts = 5;
 constexpr unsigned kMaxKilledStarts = 50;
+constexpr unsigned kKilledStartsWithoutPause = 3;
 constexpr auto kMaxKilledBackoff = std::chrono::milliseconds(40);
 constexpr auto kFirstBackoff = std::chrono::milliseconds(10);
 constexpr auto kMaxBackoff = std::chrono::milliseconds(1000);
@@ -547,7 +549,8 @@ void PoolCore::on_frame(Worker& w, Frame& f) {
       if (w.state == WState::starting || w.state == WState::spawning) {
         w.state = WState::ready;
         w.said_hello = true;
-        failed_starts_ = killed_starts_ = 0;  // starting works
+        failed_starts_ = 0;  // starting works
+        w.killed_starts = 0;
         w.link->peer_attached();
       }
       return;
@@ -711,10 +714,16 @@ void PoolCore::worker_exited(Worker& w, int status) {
 void PoolCore::start_failed(Worker& w, const std::string& why, bool systematic, bool killed) {
   w.state = WState::empty;
   if (broken_ || terminating_ || shutdown_sent_) return;
-  const unsigned n = killed ? ++killed_starts_ : ++failed_starts_;
+  // Kills from outside are counted per slot (a chaos of kills spread over the
+  // workers says nothing about any one start) and restarted at once the first
+  // few times; the pool's other failures are counted together.
+  const unsigned n = killed ? ++w.killed_starts : ++failed_starts_;
   if (!systematic && n <= (killed ? kMaxKilledStarts : kMaxFailedStarts)) {
     stats_->restarted(w.slot);
-    w.respawn_at = Clock::now() + (killed ? std::min(backoff(n), std::chrono::milliseconds(kMaxKilledBackoff)) : backoff(n));
+    const auto pause = !killed ? backoff(n)
+                       : n <= kKilledStartsWithoutPause ? std::chrono::milliseconds(0)
+                                                        : std::min(backoff(n - kKilledStartsWithoutPause), kMaxKilledBackoff);
+    w.respawn_at = Clock::now() + pause;
     return;
   }
   const std::string times =

@@ -79,6 +79,7 @@ class PoolCore {
     bool recv_broken = false;          // nothing more can be read from it (garbage)
     bool said_hello = false;
     bool lost_with_server = false;     // died because its fork server died
+    unsigned killed_starts = 0;        // starts in a row killed from outside before ready
     std::string cause;                 // why the master killed it, if it did
     bool timed_out = false;            // killed for task_timeout
     Clock::time_point asked_at{};      // when its start was requested (start_timeout)
@@ -156,7 +157,6 @@ class PoolCore {
   unsigned standby_failures_ = 0;    // standby requests in a row that failed
   Clock::time_point standby_due_{};  // do not ask for a standby before this
   unsigned failed_starts_ = 0;       // worker starts in a row that failed, none ready in between
-  unsigned killed_starts_ = 0;       // the same, killed from outside
   std::vector<Worker> workers_;
   std::deque<WorkUnit> runq_;
   std::deque<Retry> retryq_;
