@@ -86,7 +86,8 @@ pid_t parent_of(pid_t pid) {
   return static_cast<pid_t>(std::atol(line.c_str() + close + 4));
 }
 
-// SIGKILLs a random live worker of `pool` every 3..5 ms until stopped; with
+// SIGKILLs a random live worker of `pool` every 3..5 ms (15..25 ms under the
+// sanitizers) until stopped; with
 // `servers_too`, one kill in four goes to the pool's fork server instead.
 class Killer {
  public:
@@ -111,7 +112,11 @@ class Killer {
 
  private:
   void loop() {
-    std::uniform_int_distribution<int> pause_us(3000, 5000);
+    // Under the sanitizers a worker takes 5-20 times as long to start, so kills
+    // as frequent as in the release build would strike nearly every start
+    // before it is ready: kill at the same rate relative to the work.
+    std::uniform_int_distribution<int> pause_us(taskfarm::test::full_or_sanitized(3000, 15000),
+                                                taskfarm::test::full_or_sanitized(5000, 25000));
     const pid_t self = ::getpid();
     while (!stop_.load()) {
       std::this_thread::sleep_for(std::chrono::microseconds(pause_us(rng_)));
