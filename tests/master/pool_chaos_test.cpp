@@ -69,7 +69,7 @@ constexpr std::uint64_t kTasks = taskfarm::test::full_or_sanitized<std::uint64_t
 static_assert(kTasks <= kRunSlots);
 // The killer keeps going until the map is done; the case insists on at least
 // this many kills so that it proves something.
-constexpr std::uint64_t kMinKills = 20;
+constexpr std::uint64_t kMinKills = taskfarm::test::full_or_sanitized<std::uint64_t>(20, 8);
 
 // The parent pid of live process `pid` from /proc; -1 if it is gone or a
 // zombie (dead already, not reaped yet: killing it again would count a kill
@@ -346,7 +346,8 @@ TEST_P(PoolChaos, RandomSigkillsWithoutRetriesEndEveryTaskOnce) {
   EXPECT_EQ(other, 0u) << "every failure is WorkerLost; first other: " << first_other;
   EXPECT_EQ(ok + worker_lost, kTasks);
   EXPECT_EQ(wrong, 0u);
-  EXPECT_EQ(never_ran, 0u);
+  // Run counters are shared only with workers of this process's image.
+  if (st.fork_image == taskfarm::ForkImage::pool_creation) EXPECT_EQ(never_ran, 0u);
   EXPECT_EQ(st.done, kTasks) << "more is a duplicate completion, fewer a loss";
   EXPECT_EQ(st.retried, 0u) << "max_retries = 0 retries nothing";
   EXPECT_EQ(st.failed, worker_lost);
