@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Exec benchmark: N runs of `true` on 2 parallel slots, by taskfarm (the exec
-# task, through a job file), GNU parallel -j2 and xargs -P2, in the same run,
+# task, through a job file, and `taskfarm exec -j2 true ::: $(seq N)`), GNU
+# parallel -j2 and xargs -P2, in the same run,
 # as jobs per second and ratios. Each tool runs R times; the best run counts.
 #
 #   bench/exec/exec_bench.sh [TASKFARM_BINARY] [N=2000] [R=3] [SLOTS=2]
@@ -45,12 +46,14 @@ best_rate() {
 }
 
 run_taskfarm() { "$taskfarm" run "$work/job.json" --progress never; }
+run_taskfarm_exec() { "$taskfarm" exec -j"$slots" true ::: $(seq "$n"); }
 run_xargs() { seq "$n" | xargs -P"$slots" -n1 true; }
 run_parallel() { seq "$n" | parallel --will-cite -j"$slots" true; }
 
 tf=$(best_rate taskfarm run_taskfarm)
 lines=$(wc -l <"$work/results.jsonl")
 [[ $lines -eq $n ]] || { echo "taskfarm wrote $lines result lines, expected $n" >&2; exit 1; }
+te=$(best_rate "taskfarm exec" run_taskfarm_exec)
 xa=$(best_rate xargs run_xargs)
 if command -v parallel >/dev/null; then
   gp=$(best_rate parallel run_parallel)
@@ -60,8 +63,11 @@ fi
 
 echo "exec benchmark: $n x \`true\`, $slots slots, best of $repeats ($(nproc) CPUs, $(uname -sr))"
 printf '  %-28s %10s jobs/s\n' "taskfarm (exec task)" "$tf"
+printf '  %-28s %10s jobs/s\n' "taskfarm exec -j$slots" "$te"
 printf '  %-28s %10s jobs/s\n' "xargs -P$slots" "$xa"
 [[ -n $gp ]] && printf '  %-28s %10s jobs/s\n' "GNU parallel -j$slots" "$gp"
-awk -v t="$tf" -v x="$xa" 'BEGIN { printf "  taskfarm / xargs      = %.2fx\n", t / x }'
-[[ -n $gp ]] && awk -v t="$tf" -v g="$gp" 'BEGIN { printf "  taskfarm / parallel   = %.2fx\n", t / g }'
+awk -v t="$tf" -v x="$xa" 'BEGIN { printf "  taskfarm run / xargs      = %.2fx\n", t / x }'
+awk -v t="$te" -v x="$xa" 'BEGIN { printf "  taskfarm exec / xargs     = %.2fx\n", t / x }'
+[[ -n $gp ]] && awk -v t="$tf" -v g="$gp" 'BEGIN { printf "  taskfarm run / parallel   = %.2fx\n", t / g }'
+[[ -n $gp ]] && awk -v t="$te" -v g="$gp" 'BEGIN { printf "  taskfarm exec / parallel  = %.2fx\n", t / g }'
 exit 0

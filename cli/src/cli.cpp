@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "builtin_tasks.hpp"
+#include "exec_command.hpp"
 #include "taskfarm/cli/duration.hpp"
 #include "taskfarm/cli/json_task.hpp"
 #include "taskfarm/cli/size.hpp"
@@ -188,6 +189,9 @@ int main(int argc, char** argv) {
   validate->footer(kValidateExamples);
   validate->add_option("file", validate_file, "The job file (JSON)")->required();
 
+  ExecArgs exec_args;
+  auto* exec = add_exec_command(app, exec_args);
+
   auto* tasks = app.add_subcommand("tasks", "List the registered tasks with their argument and result shapes");
   tasks->footer(kTasksExamples);
   auto* version = app.add_subcommand("version", "Print the version");
@@ -273,6 +277,7 @@ int main(int argc, char** argv) {
       }
       return run_job_file(run_file, ro, std::cerr);
     }
+    if (exec->parsed()) return run_exec_command(exec_args, std::vector<std::string>(argv, argv + argc), std::cerr);
     if (validate->parsed()) return validate_job_file(validate_file, std::cout, std::cerr);
     if (tasks->parsed()) {
       print_tasks(std::cout);

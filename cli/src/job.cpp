@@ -401,6 +401,8 @@ JobSpec parse_one_job(const json& j, std::size_t index, const std::filesystem::p
   if (auto* v = field(j, "chunksize"))
     job.chunksize = expect_count(*v, path_key(path, "chunksize"), 1'000'000, false);
   if (auto* v = field(j, "on_error")) job.on_error = parse_on_error(*v, path_key(path, "on_error"));
+  if (auto* v = field(j, "retries"))
+    job.retries = static_cast<unsigned>(expect_count(*v, path_key(path, "retries"), 1000, false));
   return job;
 }
 
@@ -452,7 +454,7 @@ const std::map<std::string, std::vector<std::string>>& job_file_keys() {
       {"pool",
        {"workers", "transport", "start", "task_timeout", "max_retries", "max_tasks_per_child",
         "max_memory_per_child"}},
-      {"job", {"name", "task", "description", "inputs", "args", "chunksize", "on_error"}},
+      {"job", {"name", "task", "description", "inputs", "args", "chunksize", "on_error", "retries"}},
       {"inputs", {"list", "range", "lines", "glob", "product"}},
       {"axis", {"list", "range", "lines", "glob"}},
       {"range", {"start", "stop", "step"}},

@@ -34,6 +34,7 @@
 #include <mutex>
 #include <optional>
 #include <ostream>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <typeinfo>
@@ -148,7 +149,7 @@ struct Inbox {
 // place at most five times a second.
 class Progress {
  public:
-  explicit Progress(bool on) : on_(on) {}
+  explicit Progress(bool on, bool bar = false) : on_(on), bar_(bar) {}
   [[nodiscard]] bool on() const noexcept { return on_; }
   void show(const std::string& job, std::uint64_t done, std::optional<std::uint64_t> total, std::uint64_t ran,
             std::uint64_t failed, double elapsed, bool force = false) {
@@ -157,8 +158,16 @@ class Progress {
     if (!force && now - last_ < std::chrono::milliseconds(200)) return;
     last_ = now;
     const double rate = elapsed > 0 ? static_cast<double>(ran) / elapsed : 0;
-    std::string s = "\r" + job + ": " + std::to_string(done) + "/" + (total ? std::to_string(*total) : "?");
-    if (total && *total > 0) s += " (" + fixed(100.0 * static_cast<double>(done) / static_cast<double>(*total), 1) + "%)";
+    std::string s = "\r" + job + ": ";
+    if (bar_ && total && *total > 0) {  // [#########.........]  45%
+      constexpr std::size_t kWidth = 30;
+      const double part = std::min(1.0, static_cast<double>(done) / static_cast<double>(*total));
+      const auto filled = static_cast<std::size_t>(part * kWidth);
+      s += "[" + std::string(filled, '#') + std::string(kWidth - filled, '.') + "] " + fixed(100.0 * part, 0) + "%  ";
+    }
+    s += std::to_string(done) + "/" + (total ? std::to_string(*total) : "?");
+    if (!bar_ && total && *total > 0)
+      s += " (" + fixed(100.0 * static_cast<double>(done) / static_cast<double>(*total), 1) + "%)";
     s += "  " + fixed(rate, 1) + " tasks/s";
     if (total && rate > 0 && *total >= done) s += "  ETA " + clock_text(static_cast<double>(*total - done) / rate);
     if (failed) s += "  " + std::to_string(failed) + " failed";
@@ -174,6 +183,7 @@ class Progress {
  private:
   static void write_err(const std::string& s) { (void)!::write(STDERR_FILENO, s.data(), s.size()); }
   bool on_;
+  bool bar_;
   bool drawn_ = false;
   Clock::time_point last_{};
 };
@@ -235,6 +245,8 @@ struct RunState {
   SignalWatch* signals = nullptr;
   Progress* progress = nullptr;
   std::ostream* log = nullptr;
+  bool command_output = false;  // print each exec command's stdout/stderr when it ends
+  bool tag = false;             // ... each line prefixed with the input and a tab
   int interrupted = 0;      // the first signal received
   bool killed = false;      // the workers were killed (second signal, halt now)
   bool halted = false;      // a job's on_error halted the run
@@ -250,6 +262,20 @@ struct Pending {
   bool done = false;
   bool dropped = false;  // cancelled before it started: no line anywhere
   std::string line, log_line;
+  std::string out, err;  // command_output: what the command wrote, to print
+  // job.retries: the encoded argument (for a re-run), the re-runs left, and
+  // the attempts of the runs before the current one.
+  std::vector<std::byte> encoded;
+  unsigned retries_left = 0;
+  std::uint32_t attempts_before = 0;
+};
+
+// A re-run of one failed input: a batch of its own, whose outcome belongs to
+// item `item` of window `window`.
+struct Rerun {
+  std::uint64_t window = 0;
+  std::size_t item = 0;
+  std::shared_ptr<taskfarm::detail::Batch> batch;
 };
 
 struct Window {
@@ -369,6 +395,10 @@ class JobRun {
         }
         b.end_item();
         p.send_bytes = b.arena().size() - before;
+        if (job_.retries > 0) {
+          p.retries_left = job_.retries;
+          p.encoded.assign(b.arena().begin() + static_cast<std::ptrdiff_t>(before), b.arena().end());
+        }
         p.input = std::move(item);
         items.push_back(std::move(p));
       }
@@ -444,6 +474,7 @@ class JobRun {
       for (std::size_t i = 0; i < w.items.size(); ++i)
         if (!w.items[i].done) (void)w.batch->cancel(i, why);  // false: it has started
     }
+    for (auto& [id, r] : reruns_) (void)r.batch->cancel(0, why);
   }
 
   void kill_workers() {
@@ -453,24 +484,67 @@ class JobRun {
   }
 
   void on_done(std::uint64_t id, std::size_t i) {
-    const auto it = windows_.find(id);
-    if (it == windows_.end()) return;
+    std::shared_ptr<taskfarm::detail::Batch> batch;  // holds a re-run's batch while its outcome is read
+    auto it = windows_.find(id);
+    if (it != windows_.end()) {
+      batch = it->second.batch;
+    } else {
+      const auto r = reruns_.find(id);
+      if (r == reruns_.end()) return;
+      batch = std::move(r->second.batch);
+      id = r->second.window;
+      i = r->second.item;
+      reruns_.erase(r);
+      it = windows_.find(id);
+      if (it == windows_.end()) return;
+    }
     Window& w = it->second;
     Pending& p = w.items[i];
-    auto& o = w.batch->outcome(i);
+    auto& o = batch->outcome(batch == w.batch ? i : 0);
     if (o.ok) {
-      record(p, &o, std::nullopt);
+      if (!rerun_if_failed(id, i, p, o, std::nullopt)) record(p, &o, std::nullopt);
     } else {
       ErrorInfo e = classify(o.error);
-      if (std::strcmp(e.status, "cancelled") == 0 && o.attempts == 0) {
+      if (std::strcmp(e.status, "cancelled") == 0 && o.attempts == 0 && p.attempts_before == 0) {
         p.dropped = true;  // never started: it has not run, and --resume will run it
         ++rep_.not_run;
+      } else if (rerun_if_failed(id, i, p, o, e)) {
+        return;
       } else {
         record(p, &o, std::move(e));
       }
     }
     o.value = {};  // the line holds what is needed now
     finish_item(id, w, i);
+  }
+
+  // job.retries: submits input `p` (item i of window `id`) again when its task
+  // failed and it has re-runs left, unless the run is stopping. True when it
+  // did (the outcome is then not recorded).
+  bool rerun_if_failed(std::uint64_t id, std::size_t i, Pending& p, taskfarm::detail::Outcome& o,
+                       const std::optional<ErrorInfo>& err) {
+    if (p.retries_left == 0 || stop_pulling_ || halting_ || st_.killed) return false;
+    if (err) {
+      if (std::strcmp(err->status, "cancelled") == 0) return false;
+    } else if (job_.adapter->verdict) {
+      try {
+        if (!job_.adapter->verdict(job_.adapter->decode(o.value))) return false;
+      } catch (...) {
+        // a result that does not decode is a failure: run it again
+      }
+    } else {
+      return false;  // ok
+    }
+    --p.retries_left;
+    p.attempts_before += o.attempts;
+    taskfarm::detail::BatchBuilder b;
+    b.arena() = p.encoded;
+    b.end_item();
+    const std::uint64_t rid = next_window_++;
+    auto batch = st_.pool->run_batch(job_.task, std::move(b), MapOptions{1}, true, p.index);
+    reruns_[rid] = Rerun{id, i, batch};
+    batch->add_listener([inbox = inbox_, rid](std::size_t k) { inbox->push(rid, k); });
+    return true;
   }
 
   void finish_item(std::uint64_t id, Window& w, std::size_t i) {
@@ -499,17 +573,66 @@ class JobRun {
 
   void write_lines(Pending& p) {
     if (p.dropped) return;
-    st_.results->add(p.line);
+    if (st_.results) st_.results->add(p.line);
     if (st_.joblog) st_.joblog->add(p.log_line);
+    if (!p.out.empty() || !p.err.empty()) {
+      // Results and joblog first: what is printed is already on record.
+      flush_outputs();
+      st_.progress->clear();
+      write_all(STDOUT_FILENO, p.out);
+      write_all(STDERR_FILENO, p.err);
+      std::string().swap(p.out);
+      std::string().swap(p.err);
+    }
     std::string().swap(p.line);
     std::string().swap(p.log_line);
+  }
+
+  static void write_all(int fd, std::string_view s) {
+    while (!s.empty()) {
+      const ssize_t n = ::write(fd, s.data(), s.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;  // a closed terminal or pipe: nothing more can be shown
+      s.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+
+  // The text a command wrote, each line prefixed with `prefix` (--tag), and
+  // ending with a newline.
+  static std::string tagged(const std::string& text, const std::string& prefix) {
+    if (text.empty()) return {};
+    std::string out;
+    out.reserve(text.size() + (prefix.empty() ? 1 : prefix.size() * 8));
+    std::size_t start = 0;
+    while (start < text.size()) {
+      std::size_t nl = text.find('\n', start);
+      const std::size_t end = nl == std::string::npos ? text.size() : nl + 1;
+      out += prefix;
+      out.append(text, start, end - start);
+      start = end;
+    }
+    if (out.back() != '\n') out += '\n';
+    return out;
+  }
+
+  // --tag: the input as GNU parallel shows it: a string as it is, the values
+  // of several inputs (an object, from several :::) separated by spaces.
+  static std::string tag_of(const json& input) {
+    auto text = [](const json& v) { return v.is_string() ? v.get<std::string>() : dump(v); };
+    if (!input.is_object()) return text(input) + "\t";
+    std::string s;
+    for (const auto& [k, v] : input.items()) {
+      if (!s.empty()) s += ' ';
+      s += text(v);
+    }
+    return s + "\t";
   }
 
   // Results before joblog: a crash between the two leaves an input in the
   // results but not in the joblog, which --resume runs again (a duplicate line,
   // never a missing one).
   void flush_outputs() {
-    st_.results->flush();
+    if (st_.results) st_.results->flush();
     if (st_.joblog) st_.joblog->flush();
   }
 
@@ -550,11 +673,18 @@ class JobRun {
     line = job_field_ + std::to_string(p.index) + ",\"input\":" + dump(p.input) + ",\"status\":\"" + status + "\"";
     if (has_value) line += ",\"value\":" + dump(value);
     if (!ok) line += ",\"error\":{\"type\":" + dump(etype) + ",\"message\":" + dump(emsg) + "}";
-    line += ",\"attempts\":" + std::to_string(o ? o->attempts : 0);
+    line += ",\"attempts\":" + std::to_string(p.attempts_before + (o ? o->attempts : 0));
     line += ",\"worker\":" + (o && o->worker >= 0 ? std::to_string(o->worker) : std::string("null"));
     line += ",\"seconds\":" + fixed(seconds, 6) + "}";
 
     rep_.busy_s += seconds;
+    if (st_.command_output && has_value && value.is_object()) {
+      const std::string prefix = st_.tag ? tag_of(p.input) : std::string();
+      if (auto it = value.find("stdout"); it != value.end() && it->is_string()) p.out = tagged(it->get<std::string>(), prefix);
+      if (auto it = value.find("stderr"); it != value.end() && it->is_string()) p.err = tagged(it->get<std::string>(), prefix);
+      if (auto it = value.find("spawn_error"); it != value.end() && it->is_string())
+        p.err += prefix + "taskfarm: " + it->get<std::string>() + "\n";
+    }
     if (st_.joblog) {
       JoblogEntry e;
       e.seq = p.index + 1;
@@ -635,6 +765,7 @@ class JobRun {
   std::unique_ptr<InputCursor> cursor_;
   std::shared_ptr<Inbox> inbox_ = std::make_shared<Inbox>();
   std::map<std::uint64_t, Window> windows_;
+  std::map<std::uint64_t, Rerun> reruns_;  // by their own id (from next_window_)
   std::uint64_t next_window_ = 0;
   std::uint64_t next_index_ = 0;
   std::size_t outstanding_ = 0;  // items in windows whose lines are not written yet
@@ -692,9 +823,9 @@ struct Prepared {
   std::vector<InputCheck> checks;
 };
 
-Prepared prepare(const std::filesystem::path& file) {
+Prepared prepare(const std::filesystem::path& file, const JobFile* job = nullptr) {
   Prepared p;
-  p.file = load_job_file(file);
+  p.file = job ? *job : load_job_file(file);
   for (const auto& job : p.file.jobs) p.checks.push_back(check_inputs(job));
   return p;
 }
@@ -735,7 +866,8 @@ std::string describe_on_error(const OnError& e) {
 }
 
 // --dry-run: what would run, one line per input: job, index, command.
-int dry_run(const JobFile& jf, const ResumeLog* resume, bool resume_failed, std::ostream& log) {
+// `commands_only` (taskfarm exec): the command alone, as GNU parallel prints it.
+int dry_run(const JobFile& jf, const ResumeLog* resume, bool resume_failed, bool commands_only, std::ostream& log) {
   std::string out;
   auto flush = [&] {
     (void)!::write(STDOUT_FILENO, out.data(), out.size());
@@ -770,8 +902,8 @@ int dry_run(const JobFile& jf, const ResumeLog* resume, bool resume_failed, std:
           continue;
         }
       }
-      out += job.name + "\t" + std::to_string(index) + "\t" +
-             (job.adapter->command ? job.adapter->command(arg) : job.task + " " + dump(arg)) + "\n";
+      if (!commands_only) out += job.name + "\t" + std::to_string(index) + "\t";
+      out += (job.adapter->command ? job.adapter->command(arg) : job.task + " " + dump(arg)) + "\n";
       if (out.size() > 65536) flush();
     }
     flush();
@@ -786,7 +918,7 @@ int run_job_file(const std::filesystem::path& file, const RunOptions& opt, std::
   // 1. Everything is checked before anything starts or is written.
   Prepared p;
   try {
-    p = prepare(file);
+    p = prepare(file, opt.job);
   } catch (const std::exception& e) {
     print_job_error(file, e.what(), log);
     return kExitUsage;
@@ -839,7 +971,7 @@ int run_job_file(const std::filesystem::path& file, const RunOptions& opt, std::
 
   if (opt.dry_run) {
     try {
-      return dry_run(jf, resume ? &*resume : nullptr, opt.resume == Resume::failed, log);
+      return dry_run(jf, resume ? &*resume : nullptr, opt.resume == Resume::failed, opt.command_output, log);
     } catch (const std::exception& e) {
       log << "taskfarm: " << e.what() << "\n";
       return kExitTasksFailed;
@@ -850,10 +982,10 @@ int run_job_file(const std::filesystem::path& file, const RunOptions& opt, std::
   SignalWatch signals;
   const bool progress_on = opt.progress == ProgressMode::always ||
                            (opt.progress == ProgressMode::automatic && ::isatty(STDERR_FILENO) == 1);
-  Progress progress(progress_on);
+  Progress progress(progress_on, opt.progress_bar);
 
   PoolOptions pool_opts = jf.pool;
-  if (!jf.output.results) pool_opts.initializer = &stdout_to_stderr_initializer();
+  if (!jf.output.results && !opt.no_results) pool_opts.initializer = &stdout_to_stderr_initializer();
   std::fflush(nullptr);  // workers are forked: nothing buffered may be written twice
   log.flush();
 
@@ -874,7 +1006,7 @@ int run_job_file(const std::filesystem::path& file, const RunOptions& opt, std::
     const bool append = opt.resume != Resume::none;
     LineFile results, joblog;
     try {
-      results = LineFile::open(jf.output.results, append);
+      if (!opt.no_results || jf.output.results) results = LineFile::open(jf.output.results, append);
       if (jf.output.joblog) {
         joblog = LineFile::open(jf.output.joblog, append);
         if (joblog.empty_at_open()) {
@@ -887,11 +1019,13 @@ int run_job_file(const std::filesystem::path& file, const RunOptions& opt, std::
       pool->terminate();
       return kExitUsage;
     }
-    outputs_text = "results in " + results.describe();
+    outputs_text = results.is_open() ? "results in " + results.describe() : std::string("no results file");
     if (joblog.is_open()) outputs_text += ", joblog in " + joblog.describe();
 
     st.pool = pool.get();
-    st.results = &results;
+    st.results = results.is_open() ? &results : nullptr;
+    st.command_output = opt.command_output;
+    st.tag = opt.tag;
     st.joblog = joblog.is_open() ? &joblog : nullptr;
     st.resume = resume ? &*resume : nullptr;
     st.resume_failed = opt.resume == Resume::failed;
@@ -919,18 +1053,26 @@ int run_job_file(const std::filesystem::path& file, const RunOptions& opt, std::
 
   std::uint64_t ran = 0, ok = 0, skipped_failed = 0, skipped = 0;
   bool incomplete = false;
+  // taskfarm exec, like GNU parallel, prints no summary when all went well.
+  const bool quiet = opt.command_output && !st.interrupted && !st.halted &&
+                     std::all_of(reports.begin(), reports.end(), [](const JobReport& r) {
+                       return r.bad() == 0 && r.skipped_failed == 0 && r.started && r.finished_inputs &&
+                              r.not_run == 0 && r.run_error.empty();
+                     });
+  std::ostringstream discarded;
+  std::ostream& summary = quiet ? discarded : log;
   for (const auto& r : reports) {
-    print_report(r, workers, log);
+    print_report(r, workers, summary);
     ran += r.ran();
     ok += r.ok;
     skipped += r.skipped_ok + r.skipped_failed;
     skipped_failed += r.skipped_failed;
     incomplete = incomplete || !r.started || !r.finished_inputs || r.not_run > 0 || !r.run_error.empty();
   }
-  log << "taskfarm: " << plural(reports.size(), "job") << ", " << plural(ran, "task") << ": " << ok << " ok, "
-      << (ran - ok) << " not ok";
-  if (skipped) log << ", " << skipped << " skipped (already run)";
-  log << "; " << outputs_text << "\n";
+  summary << "taskfarm: " << plural(reports.size(), "job") << ", " << plural(ran, "task") << ": " << ok << " ok, "
+          << (ran - ok) << " not ok";
+  if (skipped) summary << ", " << skipped << " skipped (already run)";
+  summary << "; " << outputs_text << "\n";
   if (replaced_for_memory != 0)
     log << "taskfarm: " << plural(replaced_for_memory, "worker") << " replaced for holding more than max_memory_per_child ("
         << describe_bytes(jf.pool.max_memory_per_child) << ") after a task\n";

@@ -20,6 +20,8 @@
 
 namespace taskfarm::cli {
 
+struct JobFile;
+
 inline constexpr int kExitOk = 0;           // every task succeeded
 inline constexpr int kExitTasksFailed = 1;  // some task failed, a job halted, or the run itself broke
 inline constexpr int kExitUsage = 2;        // invalid job file or command line; nothing ran
@@ -53,6 +55,19 @@ struct RunOptions {
   Resume resume = Resume::none;
   bool dry_run = false;                // print what would run, run nothing, write nothing
   ProgressMode progress = ProgressMode::automatic;  // automatic: when stderr is a terminal
+  bool progress_bar = false;           // draw the progress as a bar (taskfarm exec --bar)
+
+  // For `taskfarm exec` (and programs that build a job in memory): run this
+  // job file instead of loading `file` (which then only names the run in
+  // messages). Its outputs are used as they are; results nullopt means none
+  // when `no_results` is set.
+  const JobFile* job = nullptr;
+  bool no_results = false;      // write no results file (and not to standard output)
+  // Print each exec command's standard output and error whole when it ends
+  // (never interleaved with another's), in the results' order; with `tag`,
+  // each line prefixed with the input and a tab.
+  bool command_output = false;
+  bool tag = false;
 };
 
 // `taskfarm run`: validates the file (nothing starts on an error), runs its

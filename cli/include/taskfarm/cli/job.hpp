@@ -49,6 +49,7 @@ struct JobSpec {
   std::optional<Template> args;   // nullopt: the item is the argument
   std::size_t chunksize = 0;      // 0 = automatic (1: inputs are streamed)
   OnError on_error;
+  unsigned retries = 0;           // re-runs of an input whose task failed (job "retries")
   std::filesystem::path base_dir;  // the job file's directory (absolute)
 };
 
