@@ -96,7 +96,7 @@ if(WITH_CLI)
   # A runner of its own, from the install.
   set(runner ${WORK_DIR}/cli_build/area_runner)
   step(${CMAKE_COMMAND} -S ${CLI_SOURCE_DIR} -B ${WORK_DIR}/cli_build -DCMAKE_PREFIX_PATH=${prefix}
-       -DCMAKE_BUILD_TYPE=Release)
+       -DCMAKE_BUILD_TYPE=Release -DTASKFARM_CUSTOM_RUNNER_SOURCE=${doc_dir}/examples/custom_runner.cpp)
   step(${CMAKE_COMMAND} --build ${WORK_DIR}/cli_build -j2)
   step(${runner} tasks)
   expect_contains("area_runner tasks" "\n${out}" "\narea: area of a rectangle\n")
@@ -125,6 +125,23 @@ if(WITH_CLI)
     endif()
   endforeach()
   message(STATUS "area_runner: ${got}")
+
+  # The docs' complete example runs its installed job file (which reads data
+  # installed beside it: ../configs/examples/data).
+  step(${WORK_DIR}/cli_build/custom_runner run ${doc_dir}/examples/custom_runner.json --progress never)
+  string(REGEX MATCHALL "[^\n]+" lines "${out}")
+  list(LENGTH lines n_lines)
+  if(n_lines LESS 4)
+    message(FATAL_ERROR "custom_runner run custom_runner.json: expected a result per input, got:\n${out}\n${err}")
+  endif()
+  foreach(line IN LISTS lines)
+    string(JSON status GET "${line}" status)
+    if(NOT status STREQUAL "ok")
+      message(FATAL_ERROR "custom_runner run custom_runner.json: a task failed: ${line}\n${err}")
+    endif()
+  endforeach()
+  expect_contains("custom_runner run custom_runner.json (summary)" "${err}" "words in all: ")
+  message(STATUS "custom_runner: ${n_lines} results, all ok")
 
   # man finds the page under the prefix (when man is installed).
   find_program(MAN_PROGRAM man)
