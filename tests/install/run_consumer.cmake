@@ -143,6 +143,16 @@ if(WITH_CLI)
   expect_contains("custom_runner run custom_runner.json (summary)" "${err}" "words in all: ")
   message(STATUS "custom_runner: ${n_lines} results, all ok")
 
+  # The page renders without a warning (when groff is installed).
+  find_program(GROFF_PROGRAM groff)
+  if(GROFF_PROGRAM)
+    execute_process(COMMAND ${GROFF_PROGRAM} -man -Tutf8 -ww ${man_page}
+                    RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE e)
+    if(NOT rc EQUAL 0 OR NOT e STREQUAL "")
+      message(FATAL_ERROR "groff -man -Tutf8 -ww taskfarm.1 (${rc}) warned:\n${e}")
+    endif()
+  endif()
+
   # man finds the page under the prefix (when man is installed).
   find_program(MAN_PROGRAM man)
   if(NOT MAN_PROGRAM)
