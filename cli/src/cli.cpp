@@ -281,6 +281,13 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
+  if (first.size() > 1 && first[0] == '-' && first != "-h" && first != "--help" && first != "-V" &&
+      first != "--version") {
+    std::cerr << "taskfarm: unknown option \"" << first << "\"; options go after the command "
+              << "(taskfarm --help lists the commands)\n";
+    return kExitUsage;
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
