@@ -112,7 +112,7 @@ const JsonTask<json(json)> crash_task{
     {.arg_shape = "any JSON (ignored)", .result_shape = "never returns",
      .description = "kills the worker running it with SIGKILL (for testing)"}};
 
-const Task<void()> stdout_to_stderr{"cli.stdout_to_stderr", [] {
+const Task<void()> stdout_to_stderr{"taskfarm.cli.stdout_to_stderr", [] {
                                       std::fflush(stdout);
                                       ::dup2(STDERR_FILENO, STDOUT_FILENO);
                                     }};

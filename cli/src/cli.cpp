@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <iostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "builtin_tasks.hpp"
@@ -36,6 +37,7 @@ Examples:
   taskfarm run jobs.json --resume                  run only what an interrupted run left
   taskfarm validate jobs.json                      check a job file without running it
   taskfarm tasks                                   list the tasks a job file can call
+  taskfarm help run                                the options of one command
 
 Exit codes: 0 all tasks succeeded, 1 some task failed (or a job halted),
 2 invalid job file or command line (nothing ran), 130 interrupted (Ctrl-C).
@@ -44,7 +46,7 @@ Job file format: docs/JOBFILES.md; schema: configs/jobfile.schema.json.)";
 constexpr const char* kRunExamples = R"(
 Examples:
   taskfarm run jobs.json                           run every job of the file, in order
-  taskfarm run jobs.json -w 8 -t shm               8 workers talking over shared memory
+  taskfarm run jobs.json -w 8 -t shm               8 workers talking over shared memory (-j 8 works too)
   taskfarm run jobs.json -o - --progress never     results on standard output, no progress line
   taskfarm run jobs.json --joblog log.tsv          keep a joblog (GNU parallel's columns plus ours)
   taskfarm run jobs.json --resume                  run the inputs the joblog does not show as run
@@ -84,6 +86,62 @@ std::pair<std::string, std::string> split_signature(const std::string& sig) {
   return {args, result};
 }
 
+// Levenshtein distance, for "did you mean".
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// The name among `known` nearest to `word` (at most two edits, or a prefix of
+// at least three letters), or "".
+std::string nearest(std::string_view word, const std::vector<std::string>& known) {
+  std::size_t best = 3;
+  std::string pick;
+  for (const auto& k : known) {
+    const bool prefix = word.size() >= 3 && k.size() > word.size() && k.compare(0, word.size(), word) == 0;
+    const std::size_t d = prefix ? 1 : edit_distance(word, k);
+    if (d < best) {
+      best = d;
+      pick = k;
+    }
+  }
+  return pick;
+}
+
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+// A count option: a whole number from 0 to `max`. Returns the problem, or "".
+std::string parse_count(const std::string& text, std::uint64_t max, std::uint64_t& value) {
+  const bool digits = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits) {
+    const bool negative = text.size() > 1 && text[0] == '-' &&
+                          std::all_of(text.begin() + 1, text.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (negative) return "must be at least 0, found " + text;
+    return "expected a whole number, found \"" + text + "\"";
+  }
+  if (std::from_chars(text.data(), text.data() + text.size(), value).ec != std::errc() || value > max)
+    return "at most " + std::to_string(max) + " allowed, found " + text;
+  return "";
+}
+
+// Tasks named "taskfarm.*" belong to the library and its programs (the CLI's
+// worker initializer, the benchmarks' probes): `taskfarm tasks` does not list them.
+bool is_internal_task(const std::string& name) { return name.rfind("taskfarm.", 0) == 0; }
+
 }  // namespace
 
 void print_tasks(std::ostream& out) {
@@ -94,11 +152,15 @@ void print_tasks(std::ostream& out) {
   };
   std::vector<Row> rows;
   for (const auto& info : detail::Registry::instance().list()) {
+    if (is_internal_task(info->name)) continue;
     if (auto a = find_json_adapter(info->name)) {
       rows.push_back({info->name, a->arg_shape, a->result_shape, a->description, true});
     } else {
       auto [arg, result] = split_signature(info->signature);
-      rows.push_back({info->name, arg, result, "C++ only, not callable from a job file (" + info->where + ")", false});
+      rows.push_back({info->name, arg, result,
+                      "C++ only (for the pool API); a job file cannot call it: its argument or result does not "
+                      "convert to JSON",
+                      false});
     }
   }
   std::stable_partition(rows.begin(), rows.end(), [](const Row& r) { return r.json; });
@@ -153,18 +215,19 @@ int main(int argc, char** argv) {
   CLI::App app{"taskfarm: run tasks on a pool of worker processes", "taskfarm"};
   app.footer(kExamples);
   app.require_subcommand(1);
+  app.set_version_flag("-V,--version", std::string("taskfarm ") + TASKFARM_VERSION, "Print the version and exit");
   for (const auto& command : external_commands())
     app.add_subcommand(command.name, command.description + " (see taskfarm " + command.name + " --help)");
 
   std::string run_file;
-  std::size_t workers = 0;
+  std::string workers, jobs, retries;  // counts, checked below (CLI11 would wrap -1 around)
   std::string transport, start, timeout, max_memory, output, joblog, progress;
-  unsigned retries = 0;
   bool resume = false, resume_failed = false, dry_run = false;
   auto* run = app.add_subcommand("run", "Run the jobs of a job file");
   run->footer(kRunExamples);
   run->add_option("file", run_file, "The job file (JSON)")->required();
   auto* workers_opt = run->add_option("-w,--workers", workers, "Number of worker processes (0 = one per CPU)");
+  auto* jobs_opt = run->add_option("-j,--jobs", jobs, "Same as --workers (GNU parallel's spelling)");
   auto* transport_opt = run->add_option("-t,--transport", transport, "Transport: pipe, socket, mqueue or shm");
   auto* start_opt = run->add_option("--start", start, "How workers start: fork or spawn");
   auto* timeout_opt =
@@ -194,27 +257,95 @@ int main(int argc, char** argv) {
 
   auto* tasks = app.add_subcommand("tasks", "List the registered tasks with their argument and result shapes");
   tasks->footer(kTasksExamples);
-  auto* version = app.add_subcommand("version", "Print the version");
+  auto* version = app.add_subcommand("version", "Print the version (also taskfarm --version, -V)");
+  std::string help_command;
+  auto* help = app.add_subcommand("help", "Print the usage of taskfarm, or of one command");
+  help->add_option("command", help_command, "The command (run, validate, tasks, ...)");
+
+  // The commands, for `help COMMAND` and "did you mean".
+  std::vector<std::string> command_names;
+  for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+    command_names.push_back(sub->get_name());
+
+  // `taskfarm` alone: the usage, as git does, on stderr since nothing was asked
+  // for, and the exit code of an incomplete command line.
+  if (argc < 2) {
+    std::cerr << app.help();
+    return kExitUsage;
+  }
+  const std::string first = argv[1];
+  if (!first.empty() && first[0] != '-' &&
+      std::find(command_names.begin(), command_names.end(), first) == command_names.end()) {
+    const std::string near = nearest(first, command_names);
+    std::cerr << "taskfarm: unknown command \"" << first << "\"";
+    if (!near.empty())
+      std::cerr << "; did you mean \"" << near << "\"?\n";
+    else
+      std::cerr << "; the commands are " << join_names(command_names) << " (taskfarm help COMMAND)\n";
+    return kExitUsage;
+  }
+
+  if (first.size() > 1 && first[0] == '-' && first != "-h" && first != "--help" && first != "-V" &&
+      first != "--version") {
+    std::cerr << "taskfarm: unknown option \"" << first << "\"; options go after the command "
+              << "(taskfarm --help lists the commands)\n";
+    return kExitUsage;
+  }
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? kExitOk : kExitUsage;
+    // CLI11's own words, in the program's voice and naming the command.
+    std::string where = "taskfarm";
+    for (const auto* sub : app.get_subcommands())
+      if (sub->get_name() != "help") where += " " + sub->get_name();
+    std::cerr << "taskfarm: " << (where == "taskfarm" ? "" : where.substr(9) + ": ") << e.what()
+              << "\n(" << where << " --help lists the options)\n";
+    return kExitUsage;
   }
 
   auto usage = [](const std::string& option, const std::string& problem) {
-    std::cerr << "taskfarm: " << option << ": " << problem << "\n";
+    std::cerr << "taskfarm: run: " << option << ": " << problem << "\n";
     return kExitUsage;
   };
   try {
+    if (help->parsed()) {
+      if (help_command.empty()) {
+        std::cout << app.help();
+        return kExitOk;
+      }
+      for (const auto& command : external_commands()) {
+        if (command.name != help_command) continue;
+        std::string argv0 = argv[0], name = command.name, flag = "--help";
+        char* args[] = {argv0.data(), name.data(), flag.data(), nullptr};
+        return run_external(command, 3, args);
+      }
+      if (std::find(command_names.begin(), command_names.end(), help_command) == command_names.end()) {
+        const std::string near = nearest(help_command, command_names);
+        std::cerr << "taskfarm: help: there is no command \"" << help_command << "\""
+                  << (near.empty() ? "" : "; did you mean \"" + near + "\"?") << " (the commands are "
+                  << join_names(command_names) << ")\n";
+        return kExitUsage;
+      }
+      std::cout << app.get_subcommand(help_command)->help("taskfarm");
+      return kExitOk;
+    }
     if (run->parsed()) {
       RunOptions ro;
-      if (workers_opt->count() != 0) {
-        if (workers > kMaxWorkers)
-          return usage("--workers", "at most " + std::to_string(kMaxWorkers) + " allowed, found " +
-                                        std::to_string(workers));
-        ro.workers = workers;
+      if (workers_opt->count() != 0 && jobs_opt->count() != 0)
+        return usage("--jobs", "the same as --workers; give one of them");
+      if (workers_opt->count() != 0 || jobs_opt->count() != 0) {
+        const bool by_jobs = jobs_opt->count() != 0;
+        std::uint64_t n = 0;
+        const std::string problem = parse_count(by_jobs ? jobs : workers, kMaxWorkers, n);
+        if (!problem.empty()) return usage(by_jobs ? "--jobs" : "--workers", problem);
+        ro.workers = static_cast<std::size_t>(n);
       }
       if (transport_opt->count() != 0) {
         const auto t = parse_transport(transport);
@@ -234,8 +365,10 @@ int main(int argc, char** argv) {
         }
       }
       if (retries_opt->count() != 0) {
-        if (retries > 1000) return usage("--retries", "at most 1000 allowed, found " + std::to_string(retries));
-        ro.retries = retries;
+        std::uint64_t n = 0;
+        const std::string problem = parse_count(retries, 1000, n);
+        if (!problem.empty()) return usage("--retries", problem);
+        ro.retries = static_cast<unsigned>(n);
       }
       if (max_memory_opt->count() != 0) {
         std::uint64_t bytes = 0;

@@ -175,6 +175,20 @@ class Progress {
     write_err(s);
     drawn_ = true;
   }
+  // After the first Ctrl-C: no rate or ETA (nothing new starts), what is left instead.
+  void show_finishing(const std::string& job, std::uint64_t done, std::optional<std::uint64_t> total,
+                      std::uint64_t running, bool killed, bool force = false) {
+    if (!on_) return;
+    const auto now = Clock::now();
+    if (!force && now - last_ < std::chrono::milliseconds(200)) return;
+    last_ = now;
+    std::string s = "\r" + job + ": " + std::to_string(done) + "/" + (total ? std::to_string(*total) : "?");
+    const std::string tasks = std::to_string(running) + (running == 1 ? " running task" : " running tasks");
+    s += killed ? " killing " + tasks : " finishing " + tasks + " (Ctrl-C again to kill them)";
+    s += "\x1b[K";
+    write_err(s);
+    drawn_ = true;
+  }
   void clear() {
     if (on_ && drawn_) write_err("\r\x1b[K");
     drawn_ = false;
@@ -452,6 +466,7 @@ class JobRun {
                << std::flush;
       stop_pulling_ = true;
       cancel_queued("not started: the run was interrupted");
+      show_progress(true);
     } else if (!st_.killed) {
       st_.progress->clear();
       *st_.log << "taskfarm: " << signal_text(sig) << " again: killing the workers\n" << std::flush;
@@ -743,6 +758,14 @@ class JobRun {
   void show_progress(bool force) {
     const double elapsed = std::chrono::duration<double>(Clock::now() - t0_).count();
     const std::uint64_t done = rep_.ran() + rep_.skipped_ok + rep_.skipped_failed;
+    if (st_.interrupted != 0 && st_.progress->on()) {
+      std::uint64_t running = 0;  // queued ones were cancelled: what is not done has started
+      for (const auto& [id, w] : windows_)
+        for (std::size_t i = 0; i < w.items.size(); ++i)
+          running += !w.items[i].done && w.batch && !w.batch->is_done(i) ? 1 : 0;
+      st_.progress->show_finishing(job_.name, done, rep_.total, running, st_.killed, force);
+      return;
+    }
     st_.progress->show(job_.name, done, rep_.total, rep_.ran(), failures_, elapsed, force);
   }
 

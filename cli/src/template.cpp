@@ -35,9 +35,10 @@ struct Expr {
   std::size_t lhs = 0, rhs = 0;
 };
 
-struct Piece {  // part of a text string: literal text, or a placeholder
+struct Piece {  // part of a string: literal text, a placeholder, or an expression {= ... =}
   std::string literal;
   std::optional<Ref> ref;
+  std::vector<Expr> expr;  // non-empty for an expression; expr.back() is the root
 };
 
 }  // namespace
@@ -49,7 +50,7 @@ struct Template::Node {
   struct Whole {  // a string that is exactly one placeholder: keeps the JSON type
     Ref ref;
   };
-  struct Arith {
+  struct Arith {  // a string that is exactly one expression: a JSON integer
     std::vector<Expr> nodes;  // nodes.back() is the root
     std::string source;
   };
@@ -105,87 +106,71 @@ Ref parse_ref(std::string_view body, const std::string& path, const std::string&
   return r;
 }
 
-// Splits a string into literal text and placeholders. `escaped` is set when the
-// string contains {{ or }}, which makes it text even if it looks like arithmetic.
-std::vector<Piece> split(const std::string& s, const std::string& path, bool& escaped) {
-  std::vector<Piece> out;
-  std::string lit;
-  escaped = false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (c == '{') {
-      if (i + 1 < s.size() && s[i + 1] == '{') {
-        lit += '{';
-        escaped = true;
-        ++i;
-        continue;
-      }
-      const std::size_t close = s.find_first_of("{}", i + 1);
-      if (close == std::string::npos || s[close] != '}')
-        fail(path, s, "'{' at offset " + std::to_string(i) + " is not closed (write {{ for a literal brace)");
-      if (!lit.empty()) out.push_back(Piece{std::move(lit), std::nullopt});
-      lit.clear();
-      out.push_back(Piece{{}, parse_ref(std::string_view(s).substr(i + 1, close - i - 1), path, s)});
-      i = close;
-    } else if (c == '}') {
-      if (i + 1 < s.size() && s[i + 1] == '}') {
-        lit += '}';
-        escaped = true;
-        ++i;
-        continue;
-      }
-      fail(path, s, "'}' at offset " + std::to_string(i) + " has no matching '{' (write }} for a literal brace)");
-    } else {
-      lit += c;
-    }
-  }
-  if (!lit.empty()) out.push_back(Piece{std::move(lit), std::nullopt});
-  return out;
-}
+constexpr const char* kExprHint =
+    "an expression holds placeholders ({}, {key}, {#}), integers, + - * // % and parentheses, "
+    "e.g. \"{= {}*2 + 1 =}\"";
 
-// Recursive-descent parser of an integer expression over the pieces of a string.
+// Recursive-descent parser of the integer expression between "{=" and "=}",
+// s[begin, end). Offsets in messages are offsets in the whole string.
 class ExprParser {
  public:
-  explicit ExprParser(const std::vector<Piece>& pieces) {
-    for (const auto& p : pieces) {
-      if (p.ref) {
-        toks_.push_back(Tok{Tok::ref, 0, *p.ref, 0});
-        continue;
-      }
-      const std::string& t = p.literal;
-      for (std::size_t i = 0; i < t.size();) {
-        const char c = t[i];
-        if (c == ' ' || c == '\t') {
+  ExprParser(const std::string& s, std::size_t begin, std::size_t end, const std::string& path)
+      : s_(s), path_(path), end_(end) {
+    for (std::size_t i = begin; i < end;) {
+      const char c = s[i];
+      if (c == ' ' || c == '\t') {
+        ++i;
+      } else if (std::isdigit(static_cast<unsigned char>(c)) != 0) {
+        const std::size_t at = i;
+        std::int64_t v = 0;
+        while (i < end && std::isdigit(static_cast<unsigned char>(s[i])) != 0) {
+          if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, s[i] - '0', &v))
+            error("the integer at offset " + std::to_string(at) + " does not fit in 64 bits");
           ++i;
-        } else if (std::isdigit(static_cast<unsigned char>(c)) != 0) {
-          std::int64_t v = 0;
-          while (i < t.size() && std::isdigit(static_cast<unsigned char>(t[i])) != 0) {
-            if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, t[i] - '0', &v)) {
-              ok_ = false;
-              return;
-            }
-            ++i;
-          }
-          toks_.push_back(Tok{Tok::number, v, {}, 0});
-        } else if (c == '/' && i + 1 < t.size() && t[i + 1] == '/') {
-          toks_.push_back(Tok{Tok::op, 0, {}, 'd'});
-          i += 2;
-        } else if (c == '+' || c == '-' || c == '*' || c == '%' || c == '(' || c == ')') {
-          toks_.push_back(Tok{Tok::op, 0, {}, c});
-          ++i;
-        } else {
-          ok_ = false;  // any other character: this string is text
-          return;
         }
+        if (i < end && (s[i] == '.' || s[i] == 'e' || s[i] == 'E'))
+          error("'" + std::string(1, s[i]) + "' at offset " + std::to_string(i) +
+                ": expressions are integer-only (" + kExprHint + ")");
+        toks_.push_back(Tok{Tok::number, v, {}, 0, at});
+      } else if (c == '{') {
+        if (i + 1 < end && s[i + 1] == '=')
+          error("'{=' at offset " + std::to_string(i) + " inside an expression: expressions do not nest "
+                "(write parentheses instead)");
+        if (i + 1 < end && s[i + 1] == '{')
+          error("'{{' at offset " + std::to_string(i) + " inside an expression: only placeholders ({}, {key}, "
+                "{#}) may appear there");
+        const std::size_t close = s.find_first_of("{}", i + 1);
+        if (close == std::string::npos || close >= end || s[close] != '}')
+          error("'{' at offset " + std::to_string(i) + " is not closed (a placeholder is {}, {key} or {#})");
+        toks_.push_back(Tok{Tok::ref, 0, parse_ref(std::string_view(s).substr(i + 1, close - i - 1), path, s), 0, i});
+        i = close + 1;
+      } else if (c == '/' && i + 1 < end && s[i + 1] == '/') {
+        toks_.push_back(Tok{Tok::op, 0, {}, 'd', i});
+        i += 2;
+      } else if (c == '/') {
+        error("'/' at offset " + std::to_string(i) + ": write // for (floor) division");
+      } else if (c == '+' || c == '-' || c == '*' || c == '%' || c == '(' || c == ')') {
+        toks_.push_back(Tok{Tok::op, 0, {}, c, i});
+        ++i;
+      } else if (c == '}') {
+        error("'}' at offset " + std::to_string(i) + " inside an expression has no matching '{'");
+      } else {
+        error("unexpected '" + std::string(1, c) + "' at offset " + std::to_string(i) + " in the expression; " +
+              kExprHint);
       }
     }
+    if (toks_.empty())
+      error("empty expression at offset " + std::to_string(begin - 2) + "; " + kExprHint);
   }
 
-  // The expression tree, or nullopt when the string is not an expression.
-  std::optional<std::vector<Expr>> parse() {
-    if (!ok_) return std::nullopt;
-    const auto root = expr();
-    if (!root || pos_ != toks_.size() || operators_ == 0) return std::nullopt;
+  std::vector<Expr> parse() {
+    (void)expr();
+    if (pos_ != toks_.size()) {
+      const Tok& t = toks_[pos_];
+      if (t.kind == Tok::op && t.c == ')')
+        error("')' at offset " + std::to_string(t.pos) + " has no matching '('");
+      error("expected an operator (+ - * // %) at offset " + std::to_string(t.pos) + ", found " + describe(t));
+    }
     return std::move(nodes_);
   }
 
@@ -195,70 +180,76 @@ class ExprParser {
     std::int64_t value;
     Ref r;
     char c;
+    std::size_t pos;
   };
+
+  [[noreturn]] void error(const std::string& what) const { fail(path_, s_, what); }
+  static std::string describe(const Tok& t) {
+    switch (t.kind) {
+      case Tok::number: return "the number " + std::to_string(t.value);
+      case Tok::ref: return "the placeholder " + t.r.text;
+      case Tok::op: return t.c == 'd' ? "'//'" : "'" + std::string(1, t.c) + "'";
+    }
+    return "?";
+  }
 
   bool peek_op(char c) const { return pos_ < toks_.size() && toks_[pos_].kind == Tok::op && toks_[pos_].c == c; }
   std::size_t add(Expr e) {
     nodes_.push_back(std::move(e));
     return nodes_.size() - 1;
   }
-  std::optional<std::size_t> binary(Expr::Op op, std::size_t l, std::optional<std::size_t> r) {
-    if (!r) return std::nullopt;
-    ++operators_;
+  std::size_t binary(Expr::Op op, std::size_t l, std::size_t r) {
     Expr e;
     e.op = op;
     e.lhs = l;
-    e.rhs = *r;
+    e.rhs = r;
     return add(std::move(e));
   }
-  std::optional<std::size_t> expr() {
-    auto l = term();
-    while (l) {
+  std::size_t expr() {
+    std::size_t l = term();
+    for (;;) {
       if (peek_op('+')) {
         ++pos_;
-        l = binary(Expr::Op::add, *l, term());
+        l = binary(Expr::Op::add, l, term());
       } else if (peek_op('-')) {
         ++pos_;
-        l = binary(Expr::Op::sub, *l, term());
+        l = binary(Expr::Op::sub, l, term());
       } else {
-        break;
+        return l;
       }
     }
-    return l;
   }
-  std::optional<std::size_t> term() {
-    auto l = unary();
-    while (l) {
+  std::size_t term() {
+    std::size_t l = unary();
+    for (;;) {
       if (peek_op('*')) {
         ++pos_;
-        l = binary(Expr::Op::mul, *l, unary());
+        l = binary(Expr::Op::mul, l, unary());
       } else if (peek_op('d')) {
         ++pos_;
-        l = binary(Expr::Op::floordiv, *l, unary());
+        l = binary(Expr::Op::floordiv, l, unary());
       } else if (peek_op('%')) {
         ++pos_;
-        l = binary(Expr::Op::mod, *l, unary());
+        l = binary(Expr::Op::mod, l, unary());
       } else {
-        break;
+        return l;
       }
     }
-    return l;
   }
-  std::optional<std::size_t> unary() {
+  std::size_t unary() {
     if (peek_op('-')) {
       ++pos_;
-      auto a = unary();
-      if (!a) return std::nullopt;
-      ++operators_;
       Expr e;
       e.op = Expr::Op::neg;
-      e.lhs = *a;
+      e.lhs = unary();
       return add(std::move(e));
     }
     return primary();
   }
-  std::optional<std::size_t> primary() {
-    if (pos_ >= toks_.size()) return std::nullopt;
+  std::size_t primary() {
+    if (pos_ >= toks_.size())
+      error("the expression ends at offset " + std::to_string(end_) + " where a number, a placeholder or '(' "
+            "is expected");
     const Tok& t = toks_[pos_];
     if (t.kind == Tok::number) {
       ++pos_;
@@ -275,20 +266,68 @@ class ExprParser {
     }
     if (peek_op('(')) {
       ++pos_;
-      auto inner = expr();
-      if (!inner || !peek_op(')')) return std::nullopt;
+      const std::size_t inner = expr();
+      if (!peek_op(')')) error("'(' at offset " + std::to_string(t.pos) + " is not closed");
       ++pos_;
       return inner;
     }
-    return std::nullopt;
+    error("expected a number, a placeholder or '(' at offset " + std::to_string(t.pos) + ", found " + describe(t));
   }
 
+  const std::string& s_;
+  const std::string& path_;
+  std::size_t end_;
   std::vector<Tok> toks_;
   std::size_t pos_ = 0;
-  std::size_t operators_ = 0;
-  bool ok_ = true;
   std::vector<Expr> nodes_;
 };
+
+// Splits a string into literal text, placeholders and expressions.
+std::vector<Piece> split(const std::string& s, const std::string& path) {
+  std::vector<Piece> out;
+  std::string lit;
+  auto flush = [&] {
+    if (!lit.empty()) out.push_back(Piece{std::move(lit), std::nullopt, {}});
+    lit.clear();
+  };
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '{') {
+      if (i + 1 < s.size() && s[i + 1] == '{') {
+        lit += '{';
+        ++i;
+        continue;
+      }
+      if (i + 1 < s.size() && s[i + 1] == '=') {
+        const std::size_t close = s.find("=}", i + 2);
+        if (close == std::string::npos)
+          fail(path, s, "'{=' at offset " + std::to_string(i) + " is not closed: end the expression with '=}' "
+                        "(write {{ for a literal brace)");
+        flush();
+        out.push_back(Piece{{}, std::nullopt, ExprParser(s, i + 2, close, path).parse()});
+        i = close + 1;
+        continue;
+      }
+      const std::size_t close = s.find_first_of("{}", i + 1);
+      if (close == std::string::npos || s[close] != '}')
+        fail(path, s, "'{' at offset " + std::to_string(i) + " is not closed (write {{ for a literal brace)");
+      flush();
+      out.push_back(Piece{{}, parse_ref(std::string_view(s).substr(i + 1, close - i - 1), path, s), {}});
+      i = close;
+    } else if (c == '}') {
+      if (i + 1 < s.size() && s[i + 1] == '}') {
+        lit += '}';
+        ++i;
+        continue;
+      }
+      fail(path, s, "'}' at offset " + std::to_string(i) + " has no matching '{' (write }} for a literal brace)");
+    } else {
+      lit += c;
+    }
+  }
+  flush();
+  return out;
+}
 
 Node compile_node(const json& src, const std::string& path) {
   Node n;
@@ -303,17 +342,17 @@ Node compile_node(const json& src, const std::string& path) {
     n.v = std::move(o);
   } else if (src.is_string()) {
     const std::string& s = src.get_ref<const std::string&>();
-    bool escaped = false;
-    auto pieces = split(s, path, escaped);
-    const bool has_ref = std::any_of(pieces.begin(), pieces.end(), [](const Piece& p) { return p.ref.has_value(); });
-    if (!has_ref) {
+    auto pieces = split(s, path);
+    const bool dynamic = std::any_of(pieces.begin(), pieces.end(),
+                                     [](const Piece& p) { return p.ref.has_value() || !p.expr.empty(); });
+    if (!dynamic) {
       std::string text;
       for (auto& p : pieces) text += p.literal;
       n.v = Node::Literal{json(std::move(text))};
-    } else if (pieces.size() == 1) {
+    } else if (pieces.size() == 1 && pieces[0].ref) {
       n.v = Node::Whole{*pieces[0].ref};
-    } else if (auto e = escaped ? std::nullopt : ExprParser(pieces).parse()) {
-      n.v = Node::Arith{std::move(*e), s};
+    } else if (pieces.size() == 1) {
+      n.v = Node::Arith{std::move(pieces[0].expr), s};
     } else {
       n.v = Node::Text{std::move(pieces), s};
     }
@@ -434,6 +473,8 @@ json expand_node(const Node& n, const json& item, std::size_t index) {
             if (p.ref) {
               json scratch;
               out += as_text(resolve(*p.ref, item, index, scratch, n, v.source));
+            } else if (!p.expr.empty()) {
+              out += std::to_string(eval(p.expr, p.expr.size() - 1, item, index, n, v.source));
             } else {
               out += p.literal;
             }

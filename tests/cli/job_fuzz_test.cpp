@@ -108,7 +108,7 @@ class Watchdog {
 const char* const kTokens[] = {
     "{", "}", "[", "]", ",", ":", "\"", "\\", "null", "true", "false", "0", "-0", "-1", "1e999",
     "-1e999", "0.5", "18446744073709551616", "9223372036854775807", "-9223372036854775808",
-    "\"\"", "\"{}\"", "\"{#}\"", "\"{}+1\"", "\"{x}\"", "\"{\"", "\"}\"", "\"\\u0000\"",
+    "\"\"", "\"{}\"", "\"{#}\"", "\"{}+1\"", "\"{= {}+1 =}\"", "\"{=\"", "\"=}\"", "\"{x}\"", "\"{\"", "\"}\"", "\"\\u0000\"",
     "\"\\ud800\"", "\"1s\"", "\"-5s\"", "\"99999999999h\"", "\"pipe\"", "\"shm\"", "\"fork\"",
     "\"spawn\"", "{\"range\":{\"stop\":3}}", "{\"list\":[]}", "[1,\"a\",null]", "\"exec\"",
     "\"echo\"", "\"count_primes\"", "/*", "\xff", "\xc3\x28", " ", "\n"};
@@ -142,6 +142,8 @@ ordered_json random_value(Rng& rng) {
   // Strings the args templates and durations must cope with.
   static const char* const kStrings[] = {
       "{}/0", "{}*{}", "{}+9223372036854775807", "{#}-99999999999999999999", "{{}}", "{", "}",
+      "{= {}/0 =}", "{= {}*{} =}", "{= {}+9223372036854775807 =}", "{= {#}-99999999999999999999 =}",
+      "{= {}%0 =}", "{= =}", "{= ({} =}", "x{= -{} =}y", "{= {= =} =}", "{=",
       "{}{}{}", "{#}", "{x}{y}", "{0}", "{-1}", "{}%0", "1.5s", "0.0001s", "366d", "1e3ms",
       "data/*.txt", "data/../data/words.txt", "no/such/file", "*"};
   if (rng.chance(4)) return kStrings[rng.below(sizeof kStrings / sizeof kStrings[0])];
@@ -177,7 +179,7 @@ ordered_json random_value(Rng& rng) {
     case 11: return "";
     case 12: return "x";
     case 13: return "{}";
-    case 14: return "{nope}+{}";
+    case 14: return "{= {nope}+{} =}";
     case 15: return "0.001ms";
     case 16: return "-3s";
     case 17: return "shm";

@@ -62,7 +62,7 @@ TEST(JobFile, ValidFileBecomesSettings) {
              "max_retries": 2, "max_tasks_per_child": 10},
     "jobs": [{"name": "p", "task": "count_primes",
               "inputs": {"range": {"start": 10, "stop": 35, "step": 10}},
-              "args": {"lo": "{}", "hi": "{}+10"}, "chunksize": 4},
+              "args": {"lo": "{}", "hi": "{= {}+10 =}"}, "chunksize": 4},
              {"task": "echo", "inputs": {"list": [1, "a"]}}],
     "output": {"results": "out/r.jsonl", "order": "completion"}})");
   EXPECT_EQ(f.pool.workers, 3u);
@@ -112,7 +112,7 @@ TEST(JobFile, DurationsMayBeIntegerMilliseconds) {
 
 TEST(JobFile, EncodesEachInputThroughTheTemplate) {
   const JobFile f = parse(one_job(R"("task": "count_primes", "inputs": {"range": {"stop": 3}},
-                                     "args": {"lo": "{}*100", "hi": "{}*100+100"})"));
+                                     "args": {"lo": "{= {}*100 =}", "hi": "{= {}*100+100 =}"})"));
   std::vector<std::byte> bytes;
   taskfarm::cli::encode_argument(f.jobs[0], taskfarm::cli::expand_argument(f.jobs[0], 2, 2), 2, 2, "", bytes);
   // The arguments travel as two int64s (lo, hi) in cereal's binary form.
@@ -192,7 +192,7 @@ TEST(JobFile, PoolProblems) {
 TEST(JobFile, JobProblems) {
   EXPECT_ERROR_AT(one_job(R"("inputs": {"list": [1]})"), "jobs[0]", "missing \"task\"");
   EXPECT_ERROR_AT(one_job(R"("task": "no_such_task", "inputs": {"list": [1]})"), "jobs[0].task", "no task named");
-  EXPECT_ERROR_AT(one_job(R"("task": "cli.stdout_to_stderr", "inputs": {"list": [1]})"), "jobs[0].task",
+  EXPECT_ERROR_AT(one_job(R"("task": "taskfarm.cli.stdout_to_stderr", "inputs": {"list": [1]})"), "jobs[0].task",
                   "not JSON-callable");
   EXPECT_ERROR_AT(one_job(R"("task": "echo")"), "jobs[0]", "missing \"inputs\"");
   EXPECT_ERROR_AT(one_job(R"("task": "echo", "inputs": {"list": [1]}, "chunk": 2)"), "jobs[0].chunk",
@@ -280,9 +280,9 @@ TEST(JobFile, ArgumentsThatDoNotFitTheTask) {
                   "input #0");
   EXPECT_ERROR_AT(one_job(R"("task": "count_primes", "inputs": {"list": [{"lo": 1}]})"), "jobs[0].inputs.list[0]",
                   "both \"lo\" and \"hi\" are required");
-  EXPECT_ERROR_AT(one_job(R"("task": "count_primes", "inputs": {"range": {"stop": 2}}, "args": {"lo": "{}", "hi": "{}-1"})"),
+  EXPECT_ERROR_AT(one_job(R"("task": "count_primes", "inputs": {"range": {"stop": 2}}, "args": {"lo": "{}", "hi": "{= {}-1 =}"})"),
                   "jobs[0].args", "expected 0 <= lo <= hi");
-  EXPECT_ERROR_AT(one_job(R"("task": "count_primes", "inputs": {"list": [{"a": "x"}]}, "args": {"lo": "{a}*2", "hi": 5})"),
+  EXPECT_ERROR_AT(one_job(R"("task": "count_primes", "inputs": {"list": [{"a": "x"}]}, "args": {"lo": "{= {a}*2 =}", "hi": 5})"),
                   "jobs[0].args.lo", "needs integers");
   // exec's argument
   EXPECT_ERROR_AT(one_job(R"("task": "exec", "inputs": {"list": [{"argv": ["ls"], "timeout": "soon"}]})"),
@@ -296,7 +296,7 @@ TEST(JobFile, ArgumentsThatDoNotFitTheTask) {
   // Beyond the first checked items only the shape of the inputs is checked;
   // the last item of a range is checked too (arithmetic overflows there).
   EXPECT_ERROR_AT(one_job(R"("task": "sleep_ms", "inputs": {"range": {"start": 0, "stop": 9223372036854775807, "step": 1000000000000}},
-                             "args": "{}*2")"),
+                             "args": "{= {}*2 =}")"),
                   "jobs[0].args", "overflows");
   EXPECT_EQ(job_error(one_job(R"("task": "echo", "inputs": {"range": {"stop": 100000000000}})")), "no error");
 }

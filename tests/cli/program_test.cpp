@@ -14,7 +14,7 @@ TEST_F(Program, RunsAJobAndWritesOneLinePerInput) {
   const fs::path job = write("job.json", R"({
     "pool": {"workers": 2},
     "jobs": [{"name": "sq", "task": "echo", "inputs": {"range": {"start": 0, "stop": 40, "step": 2}},
-              "args": {"n": "{}", "twice": "{}*2", "tag": "n{#}"}, "chunksize": 3}],
+              "args": {"n": "{}", "twice": "{= {}*2 =}", "tag": "n{#}"}, "chunksize": 3}],
     "output": {"results": "out/results.jsonl"}})");
   const Outcome o = run({"run", job.string()});
   ASSERT_EQ(o.exit_code, 0) << o.err;
@@ -50,6 +50,27 @@ TEST_F(Program, ExampleEchoJobToStandardOutput) {
     EXPECT_EQ(lines[i]["value"]["item"], inputs[i]);
     EXPECT_EQ(lines[i]["value"]["next"], i + 1);
   }
+  EXPECT_EQ(lines[1]["value"]["pair"], "1-1");  // text, not a subtraction
+  EXPECT_EQ(lines[3]["value"]["pair"], "three-3");
+}
+
+// The issue's example: "{}-{#}" is text; arithmetic only inside {= =}.
+TEST_F(Program, TemplatesKeepTextAsText) {
+  const fs::path job = write("job.json", R"({"jobs": [{"task": "exec", "inputs": {"list": [1, 2]},
+      "args": ["echo", "{}-{#}", "{}+200000", "{= {}+200000 =}", "n{= {#}*2 =}"]}]})");
+  const Outcome o = run({"run", job.string(), "-o", "-"});
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  const auto lines = parse_lines(o.out);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["value"]["stdout"], "1-0 1+200000 200001 n0\n");
+  EXPECT_EQ(lines[1]["value"]["stdout"], "2-1 2+200000 200002 n2\n");
+
+  const fs::path bad = write("bad.json", R"({"jobs": [{"task": "echo", "inputs": {"list": [1]},
+      "args": {"hi": "{= {}+1"}}]})");
+  const Outcome v = run({"validate", bad.string()});
+  EXPECT_EQ(v.exit_code, 2);
+  EXPECT_NE(v.err.find("jobs[0].args.hi: template \"{= {}+1\": '{=' at offset 0 is not closed: end the "
+                       "expression with '=}'"), std::string::npos) << v.err;
 }
 
 TEST_F(Program, CompletionOrderStillReportsEveryIndexOnce) {
@@ -73,7 +94,7 @@ TEST_F(Program, EveryTransportGivesTheSameResults) {
   for (const char* transport : {"pipe", "socket", "mqueue", "shm"}) {
     const fs::path job = write("job.json", R"({"pool": {"workers": 2},
       "jobs": [{"task": "count_primes", "inputs": {"range": {"stop": 10}},
-                "args": {"lo": "{}*1000", "hi": "({}+1)*1000"}, "chunksize": 2}]})");
+                "args": {"lo": "{= {}*1000 =}", "hi": "{= ({}+1)*1000 =}"}, "chunksize": 2}]})");
     const Outcome o = run({"run", job.string(), "--transport", transport});
     ASSERT_EQ(o.exit_code, 0) << transport << ": " << o.err;
     const auto lines = parse_lines(o.out);
@@ -137,7 +158,7 @@ TEST_F(Program, SpawnedWorkersFindTheBuiltInTasks) {
   const fs::path job = write("job.json", R"({
     "pool": {"workers": 2, "start": "spawn"},
     "jobs": [{"task": "count_primes", "inputs": {"range": {"stop": 10}},
-              "args": {"lo": "{}*1000", "hi": "{}*1000+1000"}}]})");
+              "args": {"lo": "{= {}*1000 =}", "hi": "{= {}*1000+1000 =}"}}]})");
   const Outcome o = run({"run", job.string()});
   ASSERT_EQ(o.exit_code, 0) << o.err;
   const auto lines = parse_lines(o.out);
@@ -191,6 +212,105 @@ TEST_F(Program, MalformedJsonNamesLineAndColumn) {
   const Outcome o = run({"run", job.string()});
   EXPECT_EQ(o.exit_code, 2);
   EXPECT_NE(o.err.find("line 3, column"), std::string::npos) << o.err;
+}
+
+TEST_F(Program, HelpVersionAndUnknownCommands) {
+  // Alone: the usage on stderr, exit 2 (an incomplete command line).
+  const Outcome alone = run({});
+  EXPECT_EQ(alone.exit_code, 2);
+  EXPECT_TRUE(alone.out.empty()) << alone.out;
+  EXPECT_NE(alone.err.find("Usage: taskfarm"), std::string::npos) << alone.err;
+  EXPECT_NE(alone.err.find("validate"), std::string::npos) << alone.err;
+
+  const Outcome help = run({"help"});
+  EXPECT_EQ(help.exit_code, 0) << help.err;
+  EXPECT_NE(help.out.find("Usage: taskfarm"), std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("Examples:"), std::string::npos) << help.out;
+
+  const Outcome help_run = run({"help", "run"});
+  EXPECT_EQ(help_run.exit_code, 0) << help_run.err;
+  EXPECT_EQ(help_run.out, run({"run", "--help"}).out);
+  EXPECT_NE(help_run.out.find("--workers"), std::string::npos) << help_run.out;
+  EXPECT_NE(help_run.out.find("taskfarm run"), std::string::npos) << help_run.out;
+
+  const Outcome help_nosuch = run({"help", "nosuch"});
+  EXPECT_EQ(help_nosuch.exit_code, 2);
+  EXPECT_TRUE(help_nosuch.out.empty()) << help_nosuch.out;
+  EXPECT_NE(help_nosuch.err.find("taskfarm: help: there is no command \"nosuch\""), std::string::npos)
+      << help_nosuch.err;
+  const Outcome help_typo = run({"help", "tsks"});
+  EXPECT_NE(help_typo.err.find("did you mean \"tasks\"?"), std::string::npos) << help_typo.err;
+
+  const std::string version = run({"version"}).out;
+  EXPECT_EQ(version.rfind("taskfarm ", 0), 0u) << version;
+  for (const char* flag : {"--version", "-V"}) {
+    const Outcome v = run({flag});
+    EXPECT_EQ(v.exit_code, 0) << flag << ": " << v.err;
+    EXPECT_EQ(v.out, version) << flag;
+  }
+
+  const Outcome typo = run({"rnu"});
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_EQ(typo.err, "taskfarm: unknown command \"rnu\"; did you mean \"run\"?\n");
+  EXPECT_TRUE(typo.out.empty());
+  EXPECT_EQ(run({"valdiate"}).err, "taskfarm: unknown command \"valdiate\"; did you mean \"validate\"?\n");
+  const Outcome far = run({"frobnicate"});
+  EXPECT_EQ(far.exit_code, 2);
+  EXPECT_NE(far.err.find("taskfarm: unknown command \"frobnicate\"; the commands are "), std::string::npos)
+      << far.err;
+  EXPECT_NE(far.err.find("run, "), std::string::npos) << far.err;
+}
+
+TEST_F(Program, ParserMessagesCarryTheProgramAndCommand) {
+  const Outcome missing = run({"run"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_EQ(missing.err.rfind("taskfarm: run: ", 0), 0u) << missing.err;
+  EXPECT_NE(missing.err.find("file is required"), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("taskfarm run --help"), std::string::npos) << missing.err;
+
+  const fs::path job = write("job.json", R"({"jobs": [{"task": "echo", "inputs": {"list": [1]}}]})");
+  const Outcome extra = run({"run", job.string(), "--frobnicate"});
+  EXPECT_EQ(extra.exit_code, 2);
+  EXPECT_EQ(extra.err.rfind("taskfarm: run: ", 0), 0u) << extra.err;
+  const Outcome no_value = run({"run", job.string(), "--workers"});
+  EXPECT_EQ(no_value.exit_code, 2);
+  EXPECT_EQ(no_value.err.rfind("taskfarm: run: --workers", 0), 0u) << no_value.err;
+  const Outcome top = run({"--frobnicate"});
+  EXPECT_EQ(top.exit_code, 2);
+  EXPECT_EQ(top.err.rfind("taskfarm: ", 0), 0u) << top.err;
+  EXPECT_EQ(top.err, "taskfarm: unknown option \"--frobnicate\"; options go after the command (taskfarm --help "
+                     "lists the commands)\n");
+}
+
+TEST_F(Program, CountsAreWholeNumbersAndJobsIsWorkers) {
+  const fs::path job = write("job.json", R"({"jobs": [{"task": "echo", "inputs": {"list": [1]}}]})");
+  const struct {
+    std::vector<std::string> args;
+    std::string says;
+  } bad[] = {
+      {{"-w", "-1"}, "taskfarm: run: --workers: must be at least 0, found -1\n"},
+      {{"--workers=-1"}, "taskfarm: run: --workers: must be at least 0, found -1\n"},
+      {{"-j", "-3"}, "taskfarm: run: --jobs: must be at least 0, found -3\n"},
+      {{"--retries", "-1"}, "taskfarm: run: --retries: must be at least 0, found -1\n"},
+      {{"--workers", "many"}, "taskfarm: run: --workers: expected a whole number, found \"many\"\n"},
+      {{"--workers", "1.5"}, "taskfarm: run: --workers: expected a whole number, found \"1.5\"\n"},
+      {{"--workers", "18446744073709551616"}, "taskfarm: run: --workers: at most 1024 allowed, found 18446744073709551616\n"},
+      {{"-j", "2000"}, "taskfarm: run: --jobs: at most 1024 allowed, found 2000\n"},
+      {{"-j", "2", "-w", "2"}, "taskfarm: run: --jobs: the same as --workers; give one of them\n"},
+  };
+  for (const auto& b : bad) {
+    std::vector<std::string> args{"run", job.string()};
+    args.insert(args.end(), b.args.begin(), b.args.end());
+    const Outcome o = run(args);
+    EXPECT_EQ(o.exit_code, 2) << b.args[0];
+    EXPECT_EQ(o.err, b.says) << b.args[0];
+  }
+  const Outcome j = run({"run", job.string(), "-j", "3", "-o", "-"});
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  EXPECT_NE(j.err.find("3 workers"), std::string::npos) << j.err;
+  const Outcome jobs = run({"run", job.string(), "--jobs", "2", "-o", "-"});
+  ASSERT_EQ(jobs.exit_code, 0) << jobs.err;
+  EXPECT_NE(jobs.err.find("2 workers"), std::string::npos) << jobs.err;
 }
 
 TEST_F(Program, CommandLineMistakesExitTwo) {
@@ -277,7 +397,7 @@ TEST_F(Program, MaxMemoryPerChildFromTheFileOrTheCommandLine) {
 TEST_F(Program, DryRunPrintsWhatWouldRunAndWritesNothing) {
   const fs::path job = write("job.json", R"({
     "jobs": [{"name": "cmds", "task": "exec", "inputs": {"list": ["a b", "c"]}, "args": ["echo", "{}", "#{#}"]},
-             {"name": "nums", "task": "echo", "inputs": {"range": {"stop": 2}}, "args": {"n": "{}*10"}}],
+             {"name": "nums", "task": "echo", "inputs": {"range": {"stop": 2}}, "args": {"n": "{= {}*10 =}"}}],
     "output": {"results": "out/r.jsonl", "joblog": "out/j.tsv"}})");
   const Outcome o = run({"run", job.string(), "--dry-run"});
   ASSERT_EQ(o.exit_code, 0) << o.err;
@@ -311,7 +431,10 @@ TEST_F(Program, ValidateTasksVersionHelp) {
   EXPECT_EQ(t.exit_code, 0);
   for (const char* name : {"count_primes", "echo", "sleep_ms", "fail"})
     EXPECT_NE(t.out.find(name), std::string::npos) << name;
-  EXPECT_NE(t.out.find("cli.stdout_to_stderr"), std::string::npos);  // listed, as not JSON-callable
+  // Internal tasks and build paths are not shown.
+  EXPECT_EQ(t.out.find("stdout_to_stderr"), std::string::npos) << t.out;
+  EXPECT_EQ(t.out.find("taskfarm."), std::string::npos) << t.out;
+  EXPECT_EQ(t.out.find(".cpp:"), std::string::npos) << t.out;
 
   const Outcome ver = run({"version"});
   EXPECT_EQ(ver.exit_code, 0);

@@ -119,6 +119,28 @@ TEST_F(RunControl, ASecondCtrlCKillsTheWorkers) {
   EXPECT_TRUE(eventually([&] { return processes_with("sleep 61.2345").empty(); }));
 }
 
+// After the first Ctrl-C the progress line says what is left, with no rate and
+// no ETA (nothing new starts, so neither would mean anything).
+TEST_F(RunControl, AfterCtrlCTheProgressLineSaysItIsFinishing) {
+  const fs::path job = write("job.json", R"({"pool": {"workers": 2},
+    "jobs": [{"name": "naps", "task": "exec", "inputs": {"range": {"stop": 6}},
+              "args": ["sleep", "62.3456"]}],
+    "output": {"results": "out/r.jsonl"}})");
+  const pid_t pid = start({"run", job.string(), "--progress", "always"});
+  ASSERT_NE(pid, 0);
+  ASSERT_TRUE(eventually([&] { return processes_with("sleep 62.3456").size() >= 2; }));
+  ::kill(pid, SIGINT);
+  const std::string finishing = "\rnaps: 0/6 finishing 2 running tasks (Ctrl-C again to kill them)";
+  ASSERT_TRUE(eventually([&] { return slurp(dir_ / "stderr.txt").find(finishing) != std::string::npos; }))
+      << slurp(dir_ / "stderr.txt");
+  ::kill(pid, SIGINT);
+  const Outcome o = finish(pid);
+  EXPECT_EQ(o.exit_code, 130) << o.err;
+  const std::string after = o.err.substr(o.err.find("waiting for the running tasks"));
+  EXPECT_EQ(after.find("ETA"), std::string::npos) << after;
+  EXPECT_TRUE(eventually([&] { return processes_with("sleep 62.3456").empty(); }));
+}
+
 TEST_F(RunControl, ResumeFailedRunsFailuresAgainAndChangedInputsCountAsNotRun) {
   // Each task fails the first time it runs and succeeds after (a marker file).
   const std::string tmpl = R"({"pool": {"workers": 2},

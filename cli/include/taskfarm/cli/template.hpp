@@ -2,12 +2,13 @@
 // Argument templates: how a job turns each input item into a task argument.
 // The grammar is documented in docs/JOBFILES.md; in short:
 //
-//   "{}"          the whole item, keeping its JSON type
-//   "{key}"       a field of an object item ("{a.b}" nested, "{0}" array element)
-//   "{#}"         the item's index in the job (0-based)
-//   "{}+200000"   integer arithmetic: + - * // % and parentheses -> a JSON integer
-//   "n={key}"     anything else with placeholders: text
-//   "{{", "}}"    literal braces
+//   "{}"              the whole item, keeping its JSON type
+//   "{key}"           a field of an object item ("{a.b}" nested, "{0}" array element)
+//   "{#}"             the item's index in the job (0-based)
+//   "{= {}+200000 =}" integer arithmetic: + - * // % and parentheses -> a JSON integer
+//   "n={key}"         anything else is text ("{}-{#}" gives "1-0"; an expression
+//                     inside text gives its decimal digits: "n{= {#}+1 =}")
+//   "{{", "}}"        literal braces
 //
 // Arrays and objects are expanded element by element; object keys and values
 // that are not strings are kept as they are.
