@@ -261,6 +261,7 @@ int main(int argc, char** argv) {
       if (resume) ro.resume = Resume::unfinished;
       if (resume_failed) ro.resume = Resume::failed;
       ro.dry_run = dry_run;
+      ro.command_line.assign(argv, argv + argc);
       if (progress_opt->count() != 0) {
         if (progress == "auto")
           ro.progress = ProgressMode::automatic;

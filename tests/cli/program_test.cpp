@@ -177,7 +177,8 @@ TEST_F(Program, OutputOverrideAndUnusableOutputs) {
   fs::create_directory(dir_ / "a-directory");
   const Outcome d = run({"run", job.string(), "-o", (dir_ / "a-directory").string()});
   EXPECT_EQ(d.exit_code, 2);
-  EXPECT_NE(d.err.find("a-directory: is a directory"), std::string::npos) << d.err;
+  EXPECT_NE(d.err.find("--output: \"" + (dir_ / "a-directory").string() + "\": is a directory"), std::string::npos)
+      << d.err;
   const Outcome j = run({"run", job.string(), "--joblog", (dir_ / "a-directory").string()});
   EXPECT_EQ(j.exit_code, 2);
   EXPECT_NE(j.err.find("joblog"), std::string::npos) << j.err;

@@ -15,6 +15,7 @@
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "taskfarm/common/options.hpp"
 
@@ -53,6 +54,9 @@ struct RunOptions {
   Resume resume = Resume::none;
   bool dry_run = false;                // print what would run, run nothing, write nothing
   ProgressMode progress = ProgressMode::automatic;  // automatic: when stderr is a terminal
+  // The command line as typed (argv[0] first, set by main()), for the hint
+  // that resumes this very run; empty: "taskfarm run FILE" is assumed.
+  std::vector<std::string> command_line;
 };
 
 // `taskfarm run`: validates the file (nothing starts on an error), runs its
