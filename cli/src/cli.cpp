@@ -62,7 +62,9 @@ Examples:
 
 Checks the whole shape of the file, that every task exists, that input files
 can be read, and expands and encodes the first 1000 inputs of each job (every
-item of a list). Exit codes: 0 valid, 2 not.)";
+item of a list); a stream (lines from -, a pipe, a FIFO) is not read: its
+lines are checked as the run reads them. Checks that the outputs can be
+written. Exit codes: 0 valid, 2 not.)";
 
 constexpr const char* kTasksExamples = R"(
 Examples:

@@ -382,11 +382,11 @@ std::uint64_t InputSpec::count_lines() const {
     const char* end = p + got;
     while (p < end) {
       const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
-      const char* stop = nl ? nl : end;
-      if (stop > p) {
-        len += static_cast<std::uint64_t>(stop - p);
-        last = stop[-1];
-        for (const char* c = p; c < stop && nonblank < 2; ++c)
+      const char* line_end = nl ? nl : end;
+      if (line_end > p) {
+        len += static_cast<std::uint64_t>(line_end - p);
+        last = line_end[-1];
+        for (const char* c = p; c < line_end && nonblank < 2; ++c)
           if (*c != ' ' && *c != '\t') ++nonblank;
       }
       if (!nl) break;
