@@ -83,7 +83,7 @@ TEST_F(RunControl, CtrlCFinishesRunningTasksThenResumeRunsExactlyTheRest) {
   const Outcome first = finish(pid);
   EXPECT_EQ(first.exit_code, 130) << first.err;
   EXPECT_NE(first.err.find("interrupted (SIGINT)"), std::string::npos) << first.err;
-  EXPECT_NE(first.err.find("--resume` runs what is left"), std::string::npos) << first.err;
+  EXPECT_NE(first.err.find(" run --resume " + job.string() + "` runs what is left"), std::string::npos) << first.err;
 
   // What ran is in both files, whole, once; what did not is in neither.
   const auto done = indices(parse_lines(slurp(results)));
@@ -368,7 +368,7 @@ TEST_F(RunControl, AMillionLineFileStreamsInBoundedMemory) {
 
 TEST_F(RunControl, StandardInputIsReadExactlyOnce) {
   // Validation must not read a stream: every line is an input, once.
-  for (const std::string name : {"-", "/dev/stdin"}) {
+  for (const std::string& name : std::vector<std::string>{"-", "/dev/stdin"}) {
     for (const int count : {3, 1500}) {
       std::string text;
       for (int i = 1; i <= count; ++i) text += std::to_string(i) + "\n";
