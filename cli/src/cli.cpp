@@ -65,7 +65,9 @@ Examples:
 
 Checks the whole shape of the file, that every task exists, that input files
 can be read, and expands and encodes the first 1000 inputs of each job (every
-item of a list). Exit codes: 0 valid, 2 not.)";
+item of a list); a stream (lines from -, a pipe, a FIFO) is not read: its
+lines are checked as the run reads them. Checks that the outputs can be
+written. Exit codes: 0 valid, 2 not.)";
 
 constexpr const char* kTasksExamples = R"(
 Examples:
@@ -398,6 +400,7 @@ int main(int argc, char** argv) {
       if (resume) ro.resume = Resume::unfinished;
       if (resume_failed) ro.resume = Resume::failed;
       ro.dry_run = dry_run;
+      ro.command_line.assign(argv, argv + argc);
       if (progress_opt->count() != 0) {
         if (progress == "auto")
           ro.progress = ProgressMode::automatic;

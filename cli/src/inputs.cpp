@@ -1,6 +1,10 @@
 #include "taskfarm/cli/inputs.hpp"
 
+#include <fcntl.h>
 #include <glob.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -54,35 +58,49 @@ std::uint64_t range_count(std::int64_t start, std::int64_t stop, std::int64_t st
   return (span - 1) / static_cast<std::uint64_t>(step) + 1;
 }
 
+// The lines of a file or a stream, through a buffer of our own: the
+// descriptor may be non-blocking (a FIFO is opened O_NONBLOCK so that open()
+// does not wait for a writer), so no stdio. The buffer holds at most one
+// chunk plus the longest line.
 class LinesCursor final : public InputCursor {
  public:
-  LinesCursor(const InputSpec& spec) : spec_(spec) {
-    f_ = std::fopen(spec.file.c_str(), "re");
-    if (f_ == nullptr)
-      throw JobError(spec.path, "cannot open " + quoted(spec.file_text) + ": " + std::strerror(errno));
+  explicit LinesCursor(const InputSpec& spec) : spec_(spec) {
+    if (spec.file == "-") {
+      // Standard input as it is: its flags are shared with whoever gave it
+      // to us, so it is not made non-blocking; next() polls before reading.
+      fd_ = STDIN_FILENO;
+      owned_ = false;
+    } else {
+      fd_ = ::open(spec.file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+      if (fd_ < 0)
+        throw JobError(spec.path, "cannot open " + quoted(spec.file_text) + ": " + std::strerror(errno));
+      struct stat st {};
+      if (::fstat(fd_, &st) == 0 && S_ISDIR(st.st_mode)) {
+        ::close(fd_);
+        fd_ = -1;
+        throw JobError(spec.path, "cannot read " + quoted(spec.file_text) + ": it is a directory");
+      }
+      regular_ = ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode);
+    }
   }
   ~LinesCursor() override {
-    std::free(buf_);
-    if (f_) std::fclose(f_);
+    if (owned_ && fd_ >= 0) ::close(fd_);
   }
   LinesCursor(const LinesCursor&) = delete;
   LinesCursor& operator=(const LinesCursor&) = delete;
 
+  [[nodiscard]] int poll_fd() const override { return eof_ ? -1 : fd_; }
+
   Next next(json& item, std::string& problem) override {
     for (;;) {
-      errno = 0;
-      const ssize_t n = ::getline(&buf_, &cap_, f_);
-      if (n < 0) {
-        if (std::ferror(f_))
-          throw JobError(spec_.path, "cannot read " + quoted(spec_.file_text) + " after line " +
-                                         std::to_string(line_) + ": " + std::strerror(errno ? errno : EIO));
-        return Next::end;
+      std::string_view text;
+      if (!take_line(text)) {
+        if (eof_) return Next::end;
+        if (!fill()) return Next::pending;
+        continue;
       }
       ++line_;
-      std::size_t len = static_cast<std::size_t>(n);
-      if (len > 0 && buf_[len - 1] == '\n') --len;
-      if (len > 0 && buf_[len - 1] == '\r') --len;
-      const std::string_view text(buf_, len);
+      if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
       if (spec_.json_lines) {
         if (text.find_first_not_of(" \t") == std::string_view::npos) {
           if (spec_.skip_empty) continue;
@@ -103,7 +121,7 @@ class LinesCursor final : public InputCursor {
         }
         return Next::item;
       }
-      if (len == 0 && spec_.skip_empty) continue;
+      if (text.empty() && spec_.skip_empty) continue;
       item = std::string(text);
       return Next::item;
     }
@@ -113,10 +131,71 @@ class LinesCursor final : public InputCursor {
   }
 
  private:
+  static constexpr std::size_t kChunk = 64 * 1024;
+
+  // The next whole line (without its '\n'), or the last one without '\n' at
+  // the end of the input; false when none is buffered. The view lives until
+  // the next call.
+  bool take_line(std::string_view& text) {
+    const std::size_t avail = buf_.size() - pos_;
+    if (avail == 0) return false;
+    const char* begin = buf_.data() + pos_;
+    if (const void* nl = std::memchr(begin, '\n', avail)) {
+      const auto len = static_cast<std::size_t>(static_cast<const char*>(nl) - begin);
+      text = std::string_view(begin, len);
+      pos_ += len + 1;
+      return true;
+    }
+    if (!eof_) return false;
+    text = std::string_view(begin, avail);  // a last line without '\n' is an item
+    pos_ = buf_.size();
+    return true;
+  }
+
+  // Reads what is there without blocking; false when nothing is yet.
+  bool fill() {
+    if (!regular_) {
+      // A FIFO read end that no writer has opened yet reads as end of file
+      // but polls as nothing: only a POLLIN or POLLHUP says that a read()
+      // means what it returns.
+      pollfd p{fd_, POLLIN, 0};
+      const int n = ::poll(&p, 1, 0);
+      if (n < 0 && errno != EINTR) fail(errno);
+      if (n <= 0 || (p.revents & (POLLIN | POLLHUP | POLLERR)) == 0) return false;
+    }
+    if (pos_ > 0) {  // keep only the partial line
+      buf_.erase(0, pos_);
+      pos_ = 0;
+    }
+    const std::size_t had = buf_.size();
+    buf_.resize(had + kChunk);
+    ssize_t n;
+    do {
+      n = ::read(fd_, buf_.data() + had, kChunk);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      const int e = errno;
+      buf_.resize(had);
+      if (e == EAGAIN || e == EWOULDBLOCK) return false;
+      fail(e);
+    }
+    buf_.resize(had + static_cast<std::size_t>(n));
+    if (n == 0) eof_ = true;
+    return true;
+  }
+
+  [[noreturn]] void fail(int e) const {
+    throw JobError(spec_.path, "cannot read " + quoted(spec_.file_text) + " after line " + std::to_string(line_) +
+                                   ": " + std::strerror(e ? e : EIO));
+  }
+
   const InputSpec& spec_;
-  std::FILE* f_ = nullptr;
-  char* buf_ = nullptr;
-  std::size_t cap_ = 0;
+  int fd_ = -1;
+  bool owned_ = true;
+  bool regular_ = false;
+  bool eof_ = false;
+  std::string buf_;
+  std::size_t pos_ = 0;  // buf_[pos_, size) is not consumed yet
   std::uint64_t line_ = 0;
 };
 
@@ -178,7 +257,7 @@ std::vector<json> read_axis(const InputSpec& axis) {
   json item;
   std::string problem;
   for (;;) {
-    const auto n = cursor->next(item, problem);
+    const auto n = cursor->next_wait(item, problem);
     if (n == InputCursor::Next::end) break;
     if (n == InputCursor::Next::bad) throw JobError(axis.path, problem);
     if (values.size() == kMaxAxisValues)
@@ -257,8 +336,76 @@ std::uint64_t InputSpec::count() const {
   json item;
   std::string problem;
   std::uint64_t n = 0;
-  while (cursor->next(item, problem) != InputCursor::Next::end) ++n;
+  while (cursor->next_wait(item, problem) != InputCursor::Next::end) ++n;
   return n;
+}
+
+bool InputSpec::streamed() const {
+  if (kind != InputKind::lines) return false;
+  if (file == "-") return true;
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return false;  // open() says why
+  return !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
+std::uint64_t InputSpec::count_lines() const {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw JobError(path, "cannot open " + quoted(file_text) + ": " + std::strerror(errno));
+  // As in the cursor: one '\r' before the line end is dropped; then a line is
+  // empty when nothing is left (for JSON lines: nothing but spaces and tabs).
+  std::uint64_t n = 0;
+  std::uint64_t len = 0;       // characters in the current line so far
+  std::uint64_t nonblank = 0;  // of which not space or tab (counted up to 2)
+  char last = 0;
+  auto end_line = [&] {
+    std::uint64_t l = len, nb = nonblank;
+    if (l > 0 && last == '\r') {
+      --l;
+      --nb;
+    }
+    const bool empty = json_lines ? nb == 0 : l == 0;
+    if (!empty || !skip_empty) ++n;
+    len = nonblank = 0;
+    last = 0;
+  };
+  std::vector<char> buf(1 << 20);
+  for (;;) {
+    const ssize_t got = ::read(fd, buf.data(), buf.size());
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      const int e = errno;
+      ::close(fd);
+      throw JobError(path, "cannot read " + quoted(file_text) + ": " + std::strerror(e));
+    }
+    if (got == 0) break;
+    const char* p = buf.data();
+    const char* end = p + got;
+    while (p < end) {
+      const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+      const char* line_end = nl ? nl : end;
+      if (line_end > p) {
+        len += static_cast<std::uint64_t>(line_end - p);
+        last = line_end[-1];
+        for (const char* c = p; c < line_end && nonblank < 2; ++c)
+          if (*c != ' ' && *c != '\t') ++nonblank;
+      }
+      if (!nl) break;
+      end_line();
+      p = nl + 1;
+    }
+  }
+  ::close(fd);
+  if (len > 0) end_line();  // a last line without '\n'
+  return n;
+}
+
+InputCursor::Next InputCursor::next_wait(json& item, std::string& problem) {
+  for (;;) {
+    const Next n = next(item, problem);
+    if (n != Next::pending) return n;
+    pollfd p{poll_fd(), POLLIN, 0};
+    if (p.fd >= 0) (void)::poll(&p, 1, -1);
+  }
 }
 
 std::unique_ptr<InputCursor> InputSpec::open() const {

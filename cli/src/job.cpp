@@ -229,7 +229,7 @@ void parse_lines(const json& j, const std::string& path, const std::filesystem::
                          "found " + describe_json(j));
   }
   if (in.file_text.empty()) throw JobError(path, "expected a file name, found \"\"");
-  in.file = resolve(base, in.file_text);
+  in.file = in.file_text == "-" ? std::filesystem::path("-") : resolve(base, in.file_text);
 }
 
 void parse_glob(const json& j, const std::string& path, const std::filesystem::path& base, InputSpec& in) {
@@ -579,6 +579,23 @@ void encode_argument(const JobSpec& job, json arg, const json& item, std::uint64
 
 InputCheck check_inputs(const JobSpec& job) {
   InputCheck c;
+  // A stream can be read only once: the run reads it, validation must not.
+  // Its items are checked as they are read (a bad one fails alone).
+  for (const auto& [name, axis] : job.inputs.axes)
+    if (axis.streamed())
+      throw JobError(axis.path, "an axis of a product is read many times, so it cannot be a stream (" +
+                                    json(axis.file_text).dump() + " is not a regular file): write it to a file first");
+  if (job.inputs.streamed()) {
+    if (job.on_error.fail_percent > 0) {
+      std::string p = job.inputs.path;
+      if (const auto dot = p.rfind(".inputs"); dot != std::string::npos) p.erase(dot);
+      throw JobError(p + ".on_error.fail", "a percentage of the inputs needs their number, and " +
+                                                json(job.inputs.file_text).dump() +
+                                                " is a stream (not a regular file): give a number of failures instead");
+    }
+    c.streamed = true;
+    return c;
+  }
   c.total = job.inputs.size();
   auto cursor = job.inputs.open();
   const bool whole_list = job.inputs.kind == InputKind::list;
@@ -592,7 +609,7 @@ InputCheck check_inputs(const JobSpec& job) {
     ++c.checked;
   };
   for (; whole_list || index < kCheckedPrefix; ++index) {
-    const auto n = cursor->next(item, problem);
+    const auto n = cursor->next_wait(item, problem);
     if (n == InputCursor::Next::end) break;
     if (n == InputCursor::Next::bad) throw JobError(job.inputs.path, "input #" + std::to_string(index) + ": " + problem);
     check_one(item, index, cursor->where());

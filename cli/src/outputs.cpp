@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <stdexcept>
 #include <system_error>
@@ -86,7 +87,7 @@ constexpr std::uint64_t kOk = 1, kFailed = 2, kCancelled = 3;
 
 }  // namespace
 
-LineFile LineFile::open(const std::optional<std::filesystem::path>& path, bool append) {
+LineFile LineFile::open(const std::optional<std::filesystem::path>& path, bool append, bool defer_truncate) {
   LineFile f;
   f.path_ = path;
   if (!path) {
@@ -102,7 +103,9 @@ LineFile LineFile::open(const std::optional<std::filesystem::path>& path, bool a
     if (ec) throw std::system_error(ec, "cannot create the directory " + path->parent_path().string());
   }
   // Read access too: a torn tail is found by reading backwards.
-  const int flags = O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | (append ? 0 : O_TRUNC);
+  // Never O_TRUNC: only a regular file is truncated, once it is open (and,
+  // with defer_truncate, once every output is).
+  const int flags = O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC;
   f.fd_ = ::open(path->c_str(), flags, 0644);
   if (f.fd_ < 0) fail(errno, "cannot open " + path->string());
   f.owned_ = true;
@@ -110,7 +113,16 @@ LineFile LineFile::open(const std::optional<std::filesystem::path>& path, bool a
   if (::fstat(f.fd_, &st) == 0) f.regular_ = S_ISREG(st.st_mode);
   if (append && f.regular_) drop_torn_tail(f.fd_, path->string());
   if (::fstat(f.fd_, &st) == 0) f.empty_at_open_ = !S_ISREG(st.st_mode) || st.st_size == 0;
+  f.truncate_pending_ = !append && f.regular_;
+  if (!defer_truncate) f.truncate();
   return f;
+}
+
+void LineFile::truncate() {
+  if (!truncate_pending_) return;
+  truncate_pending_ = false;
+  if (::ftruncate(fd_, 0) != 0) fail(errno, "cannot truncate " + describe());
+  empty_at_open_ = true;
 }
 
 LineFile::LineFile(LineFile&& o) noexcept { *this = std::move(o); }
@@ -122,6 +134,7 @@ LineFile& LineFile::operator=(LineFile&& o) noexcept {
     owned_ = std::exchange(o.owned_, false);
     regular_ = o.regular_;
     empty_at_open_ = o.empty_at_open_;
+    truncate_pending_ = std::exchange(o.truncate_pending_, false);
     path_ = std::move(o.path_);
     buffer_ = std::move(o.buffer_);
   }
@@ -167,6 +180,79 @@ void LineFile::flush() {
 }
 
 std::string LineFile::describe() const { return path_ ? path_->string() : std::string("standard output"); }
+
+namespace {
+
+std::string quote_path(const std::filesystem::path& p) {
+  return nlohmann::json(p.string()).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// The problems of one output path, as check_outputs() describes.
+void check_one_output(const OutputTarget& t, std::vector<std::string>& problems) {
+  namespace fs = std::filesystem;
+  if (!t.path) return;
+  const fs::path& p = *t.path;
+  const std::string head = t.name + ": " + quote_path(p) + ": ";
+  struct stat st {};
+  if (::stat(p.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      problems.push_back(head + "is a directory: give a file name (such as " + quote_path(p / "out") + ")");
+    } else if (::access(p.c_str(), W_OK) != 0) {
+      problems.push_back(head + "cannot be written (" + std::strerror(errno) +
+                         "): give a file you may write, or change its permissions");
+    }
+    return;
+  }
+  if (errno != ENOENT && errno != ENOTDIR) {
+    problems.push_back(head + "cannot be checked (" + std::strerror(errno) + ")");
+    return;
+  }
+  // It does not exist: the nearest existing ancestor must be a directory we
+  // may create entries in (ENOTDIR: a component on the way is a file).
+  fs::path up = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  for (;;) {
+    struct stat s2 {};
+    if (::stat(up.c_str(), &s2) == 0) {
+      if (!S_ISDIR(s2.st_mode)) {
+        problems.push_back(head + quote_path(up) +
+                           " is a file, not a directory: give a path in a directory (or move the file away)");
+      } else if (::access(up.c_str(), W_OK | X_OK) != 0) {
+        problems.push_back(head + "cannot be created: the directory " + quote_path(up) + " is not writable (" +
+                           std::strerror(errno) + "): give a path in a directory you may write to");
+      }
+      return;
+    }
+    if (errno != ENOENT && errno != ENOTDIR) {
+      problems.push_back(head + "cannot be created: " + quote_path(up) + ": " + std::strerror(errno));
+      return;
+    }
+    if (up == "." || up == up.root_path()) return;
+    up = up.has_parent_path() ? up.parent_path() : fs::path(".");
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> check_outputs(const OutputTarget& results, const OutputTarget& joblog) {
+  std::vector<std::string> problems;
+  check_one_output(results, problems);
+  check_one_output(joblog, problems);
+  if (results.path && joblog.path) {
+    struct stat a {}, b {};
+    const bool ea = ::stat(results.path->c_str(), &a) == 0, eb = ::stat(joblog.path->c_str(), &b) == 0;
+    const bool devices = ea && eb && S_ISCHR(a.st_mode) && S_ISCHR(b.st_mode);
+    std::error_code e1, e2;
+    const auto ca = std::filesystem::weakly_canonical(*results.path, e1);
+    const auto cb = std::filesystem::weakly_canonical(*joblog.path, e2);
+    const bool same = (ea && eb && a.st_dev == b.st_dev && a.st_ino == b.st_ino) || (!e1 && !e2 && ca == cb);
+    if (same && !devices)
+      problems.push_back(joblog.name + ": " + quote_path(*joblog.path) + ": is the same file as the results (" +
+                         results.name + ": " + quote_path(*results.path) +
+                         "); they must be different files: give the joblog a file of its own, such as " +
+                         quote_path(results.path->parent_path() / "joblog.tsv"));
+  }
+  return problems;
+}
 
 std::string format_joblog(const JoblogEntry& e) {
   char nums[160];

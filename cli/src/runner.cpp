@@ -45,6 +45,7 @@
 #include "taskfarm/cli/cli.hpp"
 #include "taskfarm/cli/job.hpp"
 #include "taskfarm/cli/outputs.hpp"
+#include "taskfarm/cli/resume_hint.hpp"
 #include "taskfarm/master/pool.hpp"
 
 namespace taskfarm::cli {
@@ -305,6 +306,15 @@ class JobRun {
     rep_.name = job.name;
     rep_.task = job.task;
     rep_.total = check.total;
+    // The lines of a regular file: a fast count gives the progress line its
+    // total and ETA (a stream has none: it is read once, by the run).
+    if (!rep_.total && !check.streamed && job.inputs.kind == InputKind::lines && st.progress->on()) {
+      try {
+        rep_.total = job.inputs.count_lines();
+      } catch (const JobError&) {
+        // the run reports it when it opens the file
+      }
+    }
     chunk_ = job.chunksize ? job.chunksize : 1;
     const std::size_t workers = std::max<std::size_t>(1, st.pool->size());
     lookahead_ = std::max<std::size_t>(256, 16 * workers * chunk_);
@@ -312,7 +322,10 @@ class JobRun {
     job_field_ = "{\"job\":" + dump(job.name) + ",\"index\":";
     if (job.on_error.halt != Halt::never) {
       if (job.on_error.fail_percent > 0) {
-        const std::uint64_t total = check.total ? *check.total : job.inputs.count();
+        // (validation refused a percentage of a streamed input)
+        const std::uint64_t total = rep_.total                                  ? *rep_.total
+                                    : job.inputs.kind == InputKind::lines ? job.inputs.count_lines()
+                                                                          : job.inputs.count();
         fail_limit_ = std::max<std::uint64_t>(
             1, static_cast<std::uint64_t>(std::ceil(static_cast<double>(total) * job.on_error.fail_percent / 100.0)));
       } else {
@@ -338,7 +351,7 @@ class JobRun {
       show_progress(false);
       if (outstanding_ == 0) {
         if (exhausted_ || stop_pulling_) break;
-        continue;  // lines written after fill() made room for more
+        if (!waiting_input_) continue;  // lines written after fill() made room for more
       }
       wait_for_events();
       inbox_->take(landed);
@@ -352,7 +365,8 @@ class JobRun {
  private:
   // Pulls inputs and submits them, up to the look-ahead.
   void fill() {
-    while (!stop_pulling_ && !exhausted_ && outstanding_ < lookahead_) {
+    waiting_input_ = false;
+    while (!stop_pulling_ && !exhausted_ && !waiting_input_ && outstanding_ < lookahead_) {
       taskfarm::detail::BatchBuilder b;
       std::vector<Pending> items;
       json item;
@@ -369,6 +383,12 @@ class JobRun {
         if (n == InputCursor::Next::end) {
           exhausted_ = true;
           rep_.finished_inputs = true;
+          break;
+        }
+        if (n == InputCursor::Next::pending) {
+          // No whole line yet: what is read goes now, and the loop polls the
+          // input with the results and the signals.
+          waiting_input_ = true;
           break;
         }
         const std::uint64_t index = next_index_++;
@@ -448,10 +468,12 @@ class JobRun {
     finish_item(id, w, 0);
   }
 
+  // Waits for an outcome, a signal, or (while fill() waits for one) input.
   void wait_for_events() {
-    pollfd fds[2] = {{inbox_->efd, POLLIN, 0}, {st_.signals->fd(), POLLIN, 0}};
+    pollfd fds[3] = {{inbox_->efd, POLLIN, 0}, {st_.signals->fd(), POLLIN, 0}, {-1, POLLIN, 0}};
+    if (waiting_input_ && !stop_pulling_) fds[2].fd = cursor_->poll_fd();  // poll ignores a negative fd
     const int timeout = st_.progress->on() ? 200 : -1;
-    const int n = ::poll(fds, st_.signals->fd() >= 0 ? 2 : 1, timeout);
+    const int n = ::poll(fds, 3, timeout);
     if (n > 0 && (fds[1].revents & POLLIN) != 0) {
       while (const int sig = st_.signals->take()) on_signal(sig);
     }
@@ -461,9 +483,14 @@ class JobRun {
     if (st_.interrupted == 0) {
       st_.interrupted = sig;
       st_.progress->clear();
-      *st_.log << "taskfarm: " << signal_text(sig) << ": starting nothing new; waiting for the running tasks to "
-               << "finish (press Ctrl-C again to kill them)\n"
-               << std::flush;
+      if (waiting_input_ && outstanding_ == 0)
+        *st_.log << "taskfarm: " << signal_text(sig) << " while waiting for input (" << plural(next_index_, "input")
+                 << " read so far): stopping\n"
+                 << std::flush;
+      else
+        *st_.log << "taskfarm: " << signal_text(sig) << ": starting nothing new; waiting for the running tasks to "
+                 << "finish (press Ctrl-C again to kill them)\n"
+                 << std::flush;
       stop_pulling_ = true;
       cancel_queued("not started: the run was interrupted");
       show_progress(true);
@@ -794,6 +821,7 @@ class JobRun {
   std::size_t outstanding_ = 0;  // items in windows whose lines are not written yet
   std::size_t chunk_ = 1, lookahead_ = 256, window_ = 64;
   bool exhausted_ = false, stop_pulling_ = false, halting_ = false;
+  bool waiting_input_ = false;  // the cursor said pending: no whole line has arrived
   std::uint64_t failures_ = 0, fail_limit_ = 0;
   std::string job_field_;
   std::vector<json> values_;  // for the task's summary
@@ -903,7 +931,7 @@ int dry_run(const JobFile& jf, const ResumeLog* resume, bool resume_failed, bool
     std::string problem;
     std::uint64_t index = 0, skipped = 0;
     for (;; ++index) {
-      const auto n = cursor->next(item, problem);
+      const auto n = cursor->next_wait(item, problem);
       if (n == InputCursor::Next::end) break;
       if (n == InputCursor::Next::bad) {
         log << "taskfarm: " << job.inputs.path << ": input #" << index << ": " << problem << "\n";
@@ -935,6 +963,46 @@ int dry_run(const JobFile& jf, const ResumeLog* resume, bool resume_failed, bool
   return problems ? kExitTasksFailed : kExitOk;
 }
 
+// Checks the outputs (check_outputs) and prints each problem; false if any.
+bool report_output_problems(const std::filesystem::path& file, const OutputSpec& out, bool results_from_option,
+                            bool joblog_from_option, std::ostream& log) {
+  const auto problems = check_outputs({out.results, results_from_option ? "--output" : "output.results"},
+                                      {out.joblog, joblog_from_option ? "--joblog" : "output.joblog"});
+  for (const auto& p : problems) {
+    if (p.rfind("--", 0) == 0)
+      log << "taskfarm: " << p << "\n";
+    else
+      log << "taskfarm: " << file.string() << ": " << p << "\n";
+  }
+  return problems.empty();
+}
+
+// After a run that did not finish (or had failures): the command that
+// resumes exactly this run, overrides included.
+void print_resume_hint(const std::filesystem::path& file, const RunOptions& opt, const JobFile& jf,
+                       const char* what, bool failures_only, std::ostream& log) {
+  if (failures_only && !jf.output.joblog) return;
+  log << "taskfarm: " << what << "; ";
+  if (!jf.output.joblog) {
+    log << "give it a joblog (output.joblog in the job file, or --joblog FILE) to be able to resume\n";
+    return;
+  }
+  std::vector<std::string> argv = opt.command_line;
+  if (argv.size() < 2) argv = {"taskfarm", "run", file.string()};
+  const bool failed = failures_only || opt.resume == Resume::failed;
+  log << "`" << resume_command(argv, failed) << "` "
+      << (failures_only ? "runs the failed inputs again" : failed ? "runs what is left and what failed"
+                                                                  : "runs what is left")
+      << "\n";
+  for (const auto& job : jf.jobs) {
+    if (job.inputs.streamed()) {
+      log << "    (the inputs of job \"" << job.name << "\" came from a stream (" << job.inputs.file_text
+          << "): give it the same input again)\n";
+      break;
+    }
+  }
+}
+
 }  // namespace
 
 int run_job_file(const std::filesystem::path& file, const RunOptions& opt, std::ostream& log) {
@@ -960,11 +1028,10 @@ int run_job_file(const std::filesystem::path& file, const RunOptions& opt, std::
       jf.output.results = std::filesystem::path(*opt.output).lexically_normal();
   }
   if (opt.joblog) jf.output.joblog = std::filesystem::path(*opt.joblog).lexically_normal();
-  if (jf.output.results && jf.output.joblog &&
-      std::filesystem::weakly_canonical(*jf.output.results) == std::filesystem::weakly_canonical(*jf.output.joblog)) {
-    log << "taskfarm: the results and the joblog must be different files (" << jf.output.results->string() << ")\n";
+  // Every output is checked before anything is opened: a run that cannot
+  // start changes nothing that was there.
+  if (!report_output_problems(file, jf.output, opt.output.has_value(), opt.joblog.has_value(), log))
     return kExitUsage;
-  }
 
   std::optional<ResumeLog> resume;
   if (opt.resume != Resume::none) {
@@ -981,14 +1048,6 @@ int run_job_file(const std::filesystem::path& file, const RunOptions& opt, std::
         log << "taskfarm: --resume: " << e.what() << "\n";
         return kExitUsage;
       }
-    }
-  }
-  for (const auto* target : {&jf.output.results, &jf.output.joblog}) {
-    std::error_code ec;
-    if (*target && std::filesystem::is_directory(**target, ec)) {
-      log << "taskfarm: " << (target == &jf.output.results ? "results" : "joblog") << " " << (*target)->string()
-          << ": is a directory\n";
-      return kExitUsage;
     }
   }
 
@@ -1029,9 +1088,12 @@ int run_job_file(const std::filesystem::path& file, const RunOptions& opt, std::
     const bool append = opt.resume != Resume::none;
     LineFile results, joblog;
     try {
-      if (!opt.no_results || jf.output.results) results = LineFile::open(jf.output.results, append);
-      if (jf.output.joblog) {
-        joblog = LineFile::open(jf.output.joblog, append);
+      // Both open before either is truncated: a failure leaves both as they were.
+      if (!opt.no_results || jf.output.results) results = LineFile::open(jf.output.results, append, true);
+      if (jf.output.joblog) joblog = LineFile::open(jf.output.joblog, append, true);
+      if (results.is_open()) results.truncate();
+      if (joblog.is_open()) {
+        joblog.truncate();
         if (joblog.empty_at_open()) {
           joblog.add(kJoblogHeader);
           joblog.flush();
@@ -1099,14 +1161,14 @@ int run_job_file(const std::filesystem::path& file, const RunOptions& opt, std::
   if (replaced_for_memory != 0)
     log << "taskfarm: " << plural(replaced_for_memory, "worker") << " replaced for holding more than max_memory_per_child ("
         << describe_bytes(jf.pool.max_memory_per_child) << ") after a task\n";
-  if (st.interrupted) {
-    log << "taskfarm: the run was interrupted; ";
-    if (jf.output.joblog)
-      log << "`taskfarm run " << file.string() << " --resume` runs what is left\n";
-    else
-      log << "give it a joblog (output.joblog or --joblog) to be able to resume\n";
-    return 128 + st.interrupted;
+  if (st.interrupted || st.halted || incomplete || ran != ok) {
+    print_resume_hint(file, opt, jf, st.interrupted ? "the run was interrupted"
+                                     : st.halted    ? "the run halted"
+                                     : incomplete   ? "the run did not finish"
+                                                    : "some tasks failed",
+                      /*failures_only=*/!st.interrupted && !st.halted && !incomplete, log);
   }
+  if (st.interrupted) return 128 + st.interrupted;
   if (ran != ok || skipped_failed > 0 || st.halted || incomplete) return kExitTasksFailed;
   return kExitOk;
 }
@@ -1119,6 +1181,21 @@ int validate_job_file(const std::filesystem::path& file, std::ostream& out, std:
     print_job_error(file, e.what(), log);
     return kExitUsage;
   }
+  // The job file's own outputs (the command line may override them at run time).
+  if (!report_output_problems(file, p.file.output, false, false, log)) return kExitUsage;
+  // The lines of a regular file are counted (a fast scan); a stream is not read.
+  for (std::size_t j = 0; j < p.file.jobs.size(); ++j) {
+    auto& c = p.checks[j];
+    const auto& in = p.file.jobs[j].inputs;
+    if (!c.total && !c.streamed && in.kind == InputKind::lines) {
+      try {
+        c.total = in.count_lines();
+      } catch (const JobError& e) {
+        print_job_error(file, e.what(), log);
+        return kExitUsage;
+      }
+    }
+  }
   std::uint64_t total = 0;
   bool all_known = true;
   for (const auto& c : p.checks) {
@@ -1128,14 +1205,18 @@ int validate_job_file(const std::filesystem::path& file, std::ostream& out, std:
       all_known = false;
   }
   out << file.string() << ": valid: " << plural(p.file.jobs.size(), "job") << ", "
-      << (all_known ? plural(total, "task") : std::string("tasks streamed from files")) << "\n";
+      << (all_known ? plural(total, "task") : std::string("tasks streamed")) << "\n";
   out << "  pool: " << describe_pool(p.file.pool) << "\n";
   for (std::size_t j = 0; j < p.file.jobs.size(); ++j) {
     const auto& job = p.file.jobs[j];
     const auto& c = p.checks[j];
     out << "  job \"" << job.name << "\": task " << job.task << " x "
-        << (c.total ? std::to_string(*c.total) : std::string("? (streamed)")) << " inputs (" << job.inputs.kind_name()
-        << ", first " << c.checked << " checked), chunksize "
+        << (c.total ? std::to_string(*c.total) : std::string("?")) << " inputs (" << job.inputs.kind_name()
+        << (c.streamed ? ", streamed from " + dump(job.inputs.file_text) +
+                             ": not read now (it can be read only once); each line is checked as it is read, and "
+                             "one that is bad fails alone"
+                       : ", first " + std::to_string(c.checked) + " checked")
+        << "), chunksize "
         << (job.chunksize == 0 ? std::string("auto") : std::to_string(job.chunksize)) << ", on error "
         << describe_on_error(job.on_error) << "\n";
   }

@@ -20,6 +20,7 @@
 #include "support/test_support.hpp"
 #include "taskfarm/cli/exec.hpp"
 #include "taskfarm/cli/json_task.hpp"
+#include "taskfarm/cli/resume_hint.hpp"
 
 namespace {
 
@@ -292,6 +293,20 @@ TEST_F(Exec, JsonForms) {
   // The command line for the joblog.
   EXPECT_EQ(exec->command(json{"echo", "a b", "it's"}), "echo 'a b' 'it'\\''s'");
   EXPECT_EQ(exec->command(json{{"argv", {"echo $1", "x"}}, {"shell", true}}), "sh -c 'echo $1' sh x");
+}
+
+TEST(ResumeCommand, KeepsTheCommandLineAndPutsTheFlagAfterTheSubcommand) {
+  using taskfarm::cli::resume_command;
+  const std::vector<std::string> run{"./taskfarm", "run", "my job.json", "--joblog", "out/o2.tsv", "-o", "out/r.jsonl"};
+  EXPECT_EQ(resume_command(run, false), "./taskfarm run --resume 'my job.json' --joblog out/o2.tsv -o out/r.jsonl");
+  EXPECT_EQ(resume_command(run, true), "./taskfarm run --resume-failed 'my job.json' --joblog out/o2.tsv -o out/r.jsonl");
+  // An earlier --resume or --resume-failed goes, wherever it was.
+  EXPECT_EQ(resume_command({"taskfarm", "run", "--resume-failed", "j.json", "--resume", "--resume=true"}, false),
+            "taskfarm run --resume j.json");
+  // Trailing words after ::: (or --) are inputs: kept, even "--resume".
+  EXPECT_EQ(resume_command({"taskfarm", "exec", "--resume", "echo", "{}", ":::", "a b", "--resume"}, false),
+            "taskfarm exec --resume echo '{}' ::: 'a b' --resume");
+  EXPECT_EQ(resume_command({"taskfarm"}, false), "");
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // Input generators: what each kind yields, in which order, and that they stream.
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -168,6 +170,78 @@ TEST_F(Inputs, AProductWithALinesAxisHasNoKnownSizeButCounts) {
   p.axes = {{"v", l}, {"b", b}};
   EXPECT_FALSE(p.size().has_value());
   EXPECT_EQ(p.count(), 4u);
+}
+
+TEST_F(Inputs, AStreamIsPendingUntilAWholeLineArrivesAndAPartialLastLineCounts) {
+  // A FIFO that no writer has opened yet: open() must not block, and next()
+  // must say pending (a read would say end of file).
+  const fs::path fifo = dir_ / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  InputSpec l;
+  l.kind = InputKind::lines;
+  l.path = "inputs.lines";
+  l.file = fifo;
+  l.file_text = "fifo";
+  EXPECT_TRUE(l.streamed());
+  auto c = l.open();
+  ASSERT_GE(c->poll_fd(), 0);
+  json item;
+  std::string problem;
+  EXPECT_EQ(c->next(item, problem), InputCursor::Next::pending);
+  const int w = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(w, 0);
+  EXPECT_EQ(c->next(item, problem), InputCursor::Next::pending);  // a writer, no data
+  ASSERT_EQ(::write(w, "a\r\n\nb", 5), 5);
+  ASSERT_EQ(c->next(item, problem), InputCursor::Next::item);
+  EXPECT_EQ(item, "a");
+  EXPECT_EQ(c->where(), "line 1 of \"fifo\"");
+  EXPECT_EQ(c->next(item, problem), InputCursor::Next::pending);  // "b" has no '\n' yet
+  ::close(w);
+  ASSERT_EQ(c->next_wait(item, problem), InputCursor::Next::item);  // end of input: "b" is a line
+  EXPECT_EQ(item, "b");
+  EXPECT_EQ(c->where(), "line 3 of \"fifo\"");
+  EXPECT_EQ(c->next_wait(item, problem), InputCursor::Next::end);
+}
+
+TEST_F(Inputs, StandardInputAndDevicesAreStreamsRegularFilesAreNot) {
+  InputSpec l;
+  l.kind = InputKind::lines;
+  l.file = "-";
+  EXPECT_TRUE(l.streamed());
+  l.file = "/dev/null";
+  EXPECT_TRUE(l.streamed());
+  l.file = dir_ / "data.txt";
+  std::ofstream(l.file) << "x\n";
+  EXPECT_FALSE(l.streamed());
+  l.file = dir_ / "missing.txt";
+  EXPECT_FALSE(l.streamed());  // opening it reports the problem
+  InputSpec list;
+  list.kind = InputKind::list;
+  list.list = std::make_shared<const json>(json{1});
+  EXPECT_FALSE(list.streamed());
+}
+
+TEST_F(Inputs, CountLinesAgreesWithTheCursor) {
+  InputSpec l;
+  l.kind = InputKind::lines;
+  l.path = "inputs.lines";
+  l.file = dir_ / "data.txt";
+  l.file_text = "data.txt";
+  for (const std::string& text : std::vector<std::string>{"", "a", "a\n", "a\n\nb\r\n\r\nc", "\r\n\r\r\n \n\t\n", "1\n  \n[2]\r\nnot json\n \r\n",
+                                 std::string(200000, 'x') + "\n\n" + std::string(3000000, 'y')}) {
+    std::ofstream(l.file, std::ios::binary | std::ios::trunc) << text;
+    for (bool json_lines : {false, true}) {
+      for (bool skip : {false, true}) {
+        l.json_lines = json_lines;
+        l.skip_empty = skip;
+        std::vector<std::string> problems;
+        const std::size_t items = all(l, &problems).size() + problems.size();
+        EXPECT_EQ(l.count_lines(), items) << "json " << json_lines << " skip_empty " << skip << ": " << text.substr(0, 40);
+      }
+    }
+  }
+  l.file = dir_ / "missing.txt";
+  EXPECT_THROW((void)l.count_lines(), taskfarm::cli::JobError);
 }
 
 }  // namespace

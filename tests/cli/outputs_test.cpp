@@ -2,6 +2,7 @@
 // what --resume reads back from a joblog.
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -16,7 +17,9 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using taskfarm::cli::JoblogEntry;
+using taskfarm::cli::check_outputs;
 using taskfarm::cli::LineFile;
+using taskfarm::cli::OutputTarget;
 using taskfarm::cli::ResumeLog;
 
 std::string slurp(const fs::path& p) {
@@ -162,6 +165,67 @@ TEST_F(Outputs, AJoblogOfAnotherProgramIsRefused) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("no \"Job\" column"), std::string::npos) << e.what();
   }
+}
+
+TEST_F(Outputs, CheckOutputsFindsEveryProblemWithoutTouchingAnything) {
+  auto problems = [](std::optional<fs::path> r, std::optional<fs::path> j) {
+    return check_outputs(OutputTarget{std::move(r), "output.results"}, OutputTarget{std::move(j), "--joblog"});
+  };
+  std::ofstream(dir_ / "file") << "keep\n";
+  // Fine: new files in new directories, /dev/null twice, standard output.
+  EXPECT_TRUE(problems(dir_ / "new/deeper/r.jsonl", dir_ / "new/j.tsv").empty());
+  EXPECT_TRUE(problems(fs::path("/dev/null"), fs::path("/dev/null")).empty());
+  EXPECT_TRUE(problems(std::nullopt, std::nullopt).empty());
+  EXPECT_FALSE(fs::exists(dir_ / "new"));
+
+  // A path component that is a file.
+  auto p = problems(dir_ / "r.jsonl", dir_ / "file/sub/j.tsv");
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].rfind("--joblog: ", 0), 0u) << p[0];
+  EXPECT_NE(p[0].find("\"" + (dir_ / "file").string() + "\" is a file, not a directory"), std::string::npos) << p[0];
+  // A directory as the target.
+  p = problems(dir_, std::nullopt);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NE(p[0].find("output.results: \"" + dir_.string() + "\": is a directory"), std::string::npos) << p[0];
+  // The same file, by another name (and through a symlink).
+  fs::create_symlink(dir_ / "file", dir_ / "link");
+  for (const auto& other : {dir_ / "." / "file", dir_ / "link"}) {
+    p = problems(dir_ / "file", other);
+    ASSERT_EQ(p.size(), 1u) << other;
+    EXPECT_NE(p[0].find("same file as the results"), std::string::npos) << p[0];
+  }
+  p = problems(dir_ / "not-yet", dir_ / "sub/../not-yet");
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(slurp(dir_ / "file"), "keep\n");
+
+  // A directory that is not writable (root may write anywhere: nothing to see).
+  if (::geteuid() != 0) {
+    fs::create_directory(dir_ / "ro");
+    fs::permissions(dir_ / "ro", fs::perms::owner_read | fs::perms::owner_exec);
+    p = problems(dir_ / "ro/sub/r.jsonl", std::nullopt);
+    fs::permissions(dir_ / "ro", fs::perms::owner_all);
+    ASSERT_EQ(p.size(), 1u);
+    EXPECT_NE(p[0].find("is not writable"), std::string::npos) << p[0];
+  }
+}
+
+TEST_F(Outputs, DeferredTruncationWaitsAndDevicesAreNeverTruncated) {
+  const fs::path f = dir_ / "r.jsonl";
+  std::ofstream(f) << "old\n";
+  LineFile l = LineFile::open(f, false, true);
+  EXPECT_EQ(slurp(f), "old\n");  // not yet
+  l.truncate();
+  EXPECT_EQ(slurp(f), "");
+  EXPECT_TRUE(l.empty_at_open());
+  l.add("new");
+  l.flush();
+  EXPECT_EQ(slurp(f), "new\n");
+  LineFile n = LineFile::open(fs::path("/dev/null"), false, true);
+  n.truncate();
+  n.add("x");
+  n.flush();
+  LineFile a = LineFile::open(fs::path("/dev/null"), true);  // no repair of a device
+  EXPECT_TRUE(a.empty_at_open());
 }
 
 }  // namespace

@@ -119,7 +119,10 @@ class Program : public LeakCheck {
     argv.push_back(nullptr);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    if (stdin_fd_ >= 0)
+      posix_spawn_file_actions_adddup2(&fa, stdin_fd_, STDIN_FILENO);
+    else
+      posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     pid_t pid = 0;
@@ -163,6 +166,20 @@ class Program : public LeakCheck {
     return false;
   }
 
+  // Waits for a started program, at most 60 s; then kills it (SIGKILL) and
+  // fails the test, so that a hang ends.
+  Outcome finish_within_a_minute(pid_t pid) {
+    const bool exited = eventually([&] {
+      siginfo_t info{};
+      return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid;
+    });
+    if (!exited) {
+      ADD_FAILURE() << "the program did not exit within a minute: killed";
+      ::kill(pid, SIGKILL);
+    }
+    return finish(pid);
+  }
+
   // Complete lines in a file (a line counts once its '\n' is there).
   static std::size_t lines_in(const fs::path& p) {
     const std::string s = slurp(p);
@@ -170,6 +187,7 @@ class Program : public LeakCheck {
   }
 
   fs::path dir_;
+  int stdin_fd_ = -1;  // the started program's standard input (-1: /dev/null)
 };
 
 }  // namespace taskfarm::test

@@ -198,7 +198,8 @@ TEST_F(Program, OutputOverrideAndUnusableOutputs) {
   fs::create_directory(dir_ / "a-directory");
   const Outcome d = run({"run", job.string(), "-o", (dir_ / "a-directory").string()});
   EXPECT_EQ(d.exit_code, 2);
-  EXPECT_NE(d.err.find("a-directory: is a directory"), std::string::npos) << d.err;
+  EXPECT_NE(d.err.find("--output: \"" + (dir_ / "a-directory").string() + "\": is a directory"), std::string::npos)
+      << d.err;
   const Outcome j = run({"run", job.string(), "--joblog", (dir_ / "a-directory").string()});
   EXPECT_EQ(j.exit_code, 2);
   EXPECT_NE(j.err.find("joblog"), std::string::npos) << j.err;
@@ -456,6 +457,64 @@ TEST_F(Program, ValidateTasksVersionHelp) {
   const Outcome tasks = run({"tasks"});
   EXPECT_NE(tasks.out.find("exec"), std::string::npos);
   EXPECT_NE(tasks.out.find("\"argv\": [string, ...]"), std::string::npos) << tasks.out;
+}
+
+TEST_F(Program, ARunThatCannotStartChangesNoOutput) {
+  const fs::path job = write("h.json", R"({"jobs": [{"task": "echo", "inputs": {"list": [1, 2]}}],
+                                          "output": {"results": "out/h.jsonl", "joblog": "out/h.tsv"}})");
+  ASSERT_EQ(run({"run", job.string()}).exit_code, 0);
+  const std::string results = slurp(dir_ / "out/h.jsonl"), joblog = slurp(dir_ / "out/h.tsv");
+  ASSERT_FALSE(results.empty());
+  write("blockfile", "not a directory\n");
+  struct Case {
+    std::vector<std::string> args;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {{"--joblog", (dir_ / "blockfile/j.tsv").string()},
+       "--joblog: \"" + (dir_ / "blockfile/j.tsv").string() + "\": \"" + (dir_ / "blockfile").string() +
+           "\" is a file, not a directory"},
+      {{"--joblog", (dir_ / "blockfile/deeper/j.tsv").string()}, "is a file, not a directory"},
+      {{"-o", (dir_ / "blockfile/r.jsonl").string()}, "--output: "},
+      {{"--joblog", (dir_ / "out/h.jsonl").string()}, "same file as the results"},
+      {{"-o", (dir_ / "out/h.tsv").string()}, "same file as the results"},
+      {{"--joblog", (dir_ / "out").string()}, "is a directory"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> args{"run", job.string()};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    const Outcome o = run(args);
+    EXPECT_EQ(o.exit_code, 2) << c.args[1] << "\n" << o.err;
+    EXPECT_NE(o.err.find(c.expected), std::string::npos) << o.err;
+    EXPECT_EQ(slurp(dir_ / "out/h.jsonl"), results) << c.args[1];
+    EXPECT_EQ(slurp(dir_ / "out/h.tsv"), joblog) << c.args[1];
+    EXPECT_EQ(slurp(dir_ / "blockfile"), "not a directory\n");
+  }
+  // A read-only directory (meaningless as root, who may write anywhere).
+  if (::geteuid() != 0) {
+    fs::create_directory(dir_ / "ro");
+    fs::permissions(dir_ / "ro", fs::perms::owner_read | fs::perms::owner_exec);
+    const Outcome o = run({"run", job.string(), "--joblog", (dir_ / "ro/j.tsv").string()});
+    fs::permissions(dir_ / "ro", fs::perms::owner_all);
+    EXPECT_EQ(o.exit_code, 2) << o.err;
+    EXPECT_NE(o.err.find("is not writable"), std::string::npos) << o.err;
+    EXPECT_EQ(slurp(dir_ / "out/h.jsonl"), results);
+  }
+  // validate checks the job file's outputs the same way.
+  const fs::path bad = write("bad.json", R"({"jobs": [{"task": "echo", "inputs": {"list": [1]}}],
+                                            "output": {"results": "blockfile/r.jsonl"}})");
+  const Outcome v = run({"validate", bad.string()});
+  EXPECT_EQ(v.exit_code, 2) << v.out;
+  EXPECT_NE(v.err.find("output.results: \"" + (dir_ / "blockfile/r.jsonl").string() + "\""), std::string::npos) << v.err;
+}
+
+TEST_F(Program, DevNullMayTakeBothOutputs) {
+  const fs::path job = write("job.json", R"({"jobs": [{"task": "echo", "inputs": {"list": [1, 2]}}]})");
+  const Outcome o = run({"run", job.string(), "-o", "/dev/null", "--joblog", "/dev/null"});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out, "");
+  const Outcome r = run({"run", job.string(), "-o", "/dev/null", "--joblog", "/dev/null", "--resume"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
 }  // namespace

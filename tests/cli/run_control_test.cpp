@@ -4,6 +4,7 @@
 // states (lines in a file), never for durations.
 
 #include <dirent.h>
+#include <sys/stat.h>
 
 #include <map>
 #include <set>
@@ -24,6 +25,30 @@ class RunControl : public Program {
     for (const auto& l : lines)
       if (job.empty() || l["job"] == job) ++out[l["index"].get<std::uint64_t>()];
     return out;
+  }
+
+  // True when process `pid` has `path` open.
+  static bool has_open(pid_t pid, const fs::path& path) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+      std::error_code ec2;
+      if (fs::read_symlink(e.path(), ec2) == path) return true;
+    }
+    return false;
+  }
+
+  // A pipe holding `text` (closed for writing); the started program reads it.
+  void stdin_from_pipe(const std::string& text) {
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+    ASSERT_LE(text.size(), 65536u);  // fits in the pipe
+    ASSERT_EQ(::write(fds[1], text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    ::close(fds[1]);
+    stdin_fd_ = fds[0];
+  }
+  void TearDown() override {
+    if (stdin_fd_ >= 0) ::close(stdin_fd_);
+    Program::TearDown();
   }
 
   // Processes whose command line contains `marker`.
@@ -58,7 +83,7 @@ TEST_F(RunControl, CtrlCFinishesRunningTasksThenResumeRunsExactlyTheRest) {
   const Outcome first = finish(pid);
   EXPECT_EQ(first.exit_code, 130) << first.err;
   EXPECT_NE(first.err.find("interrupted (SIGINT)"), std::string::npos) << first.err;
-  EXPECT_NE(first.err.find("--resume` runs what is left"), std::string::npos) << first.err;
+  EXPECT_NE(first.err.find(" run --resume " + job.string() + "` runs what is left"), std::string::npos) << first.err;
 
   // What ran is in both files, whole, once; what did not is in neither.
   const auto done = indices(parse_lines(slurp(results)));
@@ -361,6 +386,142 @@ TEST_F(RunControl, AMillionLineFileStreamsInBoundedMemory) {
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
   EXPECT_LT(o.max_rss_kb, 64 * 1024) << "taskfarm's peak memory for a streamed job";
 #endif
+}
+
+TEST_F(RunControl, StandardInputIsReadExactlyOnce) {
+  // Validation must not read a stream: every line is an input, once.
+  for (const std::string& name : std::vector<std::string>{"-", "/dev/stdin"}) {
+    for (const int count : {3, 1500}) {
+      std::string text;
+      for (int i = 1; i <= count; ++i) text += std::to_string(i) + "\n";
+      const fs::path job = write("job.json", R"({"jobs": [{"task": "echo", "inputs": {"lines": ")" + name + R"("}}],
+        "output": {"results": "r.jsonl"}})");
+      stdin_from_pipe(text);
+      const Outcome o = run({"run", job.string()});
+      ::close(stdin_fd_);
+      stdin_fd_ = -1;
+      ASSERT_EQ(o.exit_code, 0) << name << "\n" << o.err;
+      const auto lines = parse_lines(slurp(dir_ / "r.jsonl"));
+      ASSERT_EQ(lines.size(), static_cast<std::size_t>(count)) << name;
+      for (int i = 0; i < count; ++i) {
+        EXPECT_EQ(lines[i]["index"], i) << name;
+        EXPECT_EQ(lines[i]["input"], std::to_string(i + 1)) << name;
+      }
+    }
+  }
+}
+
+TEST_F(RunControl, ValidateDoesNotReadAStream) {
+  const fs::path job = write("job.json", R"({"jobs": [{"task": "echo", "inputs": {"lines": "-"}}]})");
+  stdin_from_pipe("a\nb\n");
+  const Outcome o = run({"validate", job.string()});
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.out.find("streamed from \"-\": not read now"), std::string::npos) << o.out;
+  char buf[16];
+  EXPECT_EQ(::read(stdin_fd_, buf, sizeof buf), 4);  // all still there
+}
+
+TEST_F(RunControl, ABadLineOfAStreamFailsAlone) {
+  const fs::path job = write("job.json", R"({"jobs": [{"task": "echo", "inputs": {"lines": {"file": "-", "json": true}}}],
+    "output": {"results": "r.jsonl"}})");
+  stdin_from_pipe("1\n{oops\n3");  // and a last line without '\n'
+  const Outcome o = run({"run", job.string()});
+  EXPECT_EQ(o.exit_code, 1) << o.err;
+  const auto lines = parse_lines(slurp(dir_ / "r.jsonl"));
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0]["value"], 1);
+  EXPECT_EQ(lines[1]["error"]["type"], "taskfarm.input");
+  EXPECT_NE(lines[1]["error"]["message"].get<std::string>().find("line 2 of \"-\""), std::string::npos) << lines[1];
+  EXPECT_EQ(lines[2]["value"], 3);
+}
+
+TEST_F(RunControl, SigtermWhileAFifoHasNoWriterEndsTheRunPromptly) {
+  const fs::path fifo = dir_ / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const fs::path job = write("job.json", R"({"jobs": [{"task": "echo", "inputs": {"lines": "fifo"}}],
+    "output": {"results": "r.jsonl", "joblog": "j.tsv"}})");
+  const pid_t pid = start({"run", job.string()});
+  ASSERT_NE(pid, 0);
+  ASSERT_TRUE(eventually([&] { return has_open(pid, fifo); }));  // opened (O_NONBLOCK): waiting for a writer
+  ::kill(pid, SIGTERM);
+  const Outcome o = finish_within_a_minute(pid);
+  EXPECT_EQ(o.exit_code, 143) << o.err;
+  EXPECT_NE(o.err.find("terminated (SIGTERM) while waiting for input (0 inputs read so far)"), std::string::npos)
+      << o.err;
+  EXPECT_NE(o.err.find("give it the same input again"), std::string::npos) << o.err;
+}
+
+TEST_F(RunControl, ResultsAreWrittenWhileAStreamWaitsForItsNextLine) {
+  const fs::path fifo = dir_ / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const fs::path job = write("job.json", R"({"jobs": [{"task": "echo", "inputs": {"lines": "fifo"}}],
+    "output": {"results": "r.jsonl"}})");
+  const pid_t pid = start({"run", job.string()});
+  ASSERT_NE(pid, 0);
+  int w = -1;  // O_NONBLOCK: ENXIO until the run has the FIFO open for reading
+  ASSERT_TRUE(eventually([&] { return (w = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC)) >= 0; }));
+  ASSERT_EQ(::write(w, "a\n", 2), 2);
+  // The first result is written while the writer holds back the second line.
+  const bool first = eventually([&] { return lines_in(dir_ / "r.jsonl") == 1; });
+  ASSERT_EQ(::write(w, "b\n", 2), 2);
+  ::close(w);
+  const Outcome o = finish_within_a_minute(pid);
+  EXPECT_TRUE(first) << "no result before the second line came";
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  const auto lines = parse_lines(slurp(dir_ / "r.jsonl"));
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["value"], "a");
+  EXPECT_EQ(lines[1]["value"], "b");
+}
+
+TEST_F(RunControl, TheResumeHintKeepsTheOverridesAndResumesWhenPasted) {
+  const fs::path job = write("job dir/job.json", R"({"pool": {"workers": 2},
+    "jobs": [{"name": "naps", "task": "sleep_ms", "inputs": {"range": {"stop": 40}}, "args": 100, "chunksize": 1}],
+    "output": {"results": "from-file.jsonl", "joblog": "from-file.tsv"}})");
+  const fs::path results = dir_ / "out/r 2.jsonl", joblog = dir_ / "out/o2.tsv";
+  const pid_t pid = start({"run", job.string(), "-o", results.string(), "--joblog", joblog.string()});
+  ASSERT_NE(pid, 0);
+  ASSERT_TRUE(eventually([&] { return lines_in(results) >= 4; }));
+  ::kill(pid, SIGINT);
+  const Outcome first = finish(pid);
+  ASSERT_EQ(first.exit_code, 130) << first.err;
+  const auto at = first.err.find("`" TASKFARM_EXE " run --resume ");
+  ASSERT_NE(at, std::string::npos) << first.err;
+  const auto end = first.err.find("` runs what is left", at);
+  ASSERT_NE(end, std::string::npos) << first.err;
+  const std::string hint = first.err.substr(at + 1, end - at - 1);
+  EXPECT_NE(hint.find("--joblog " + joblog.string()), std::string::npos) << hint;
+  EXPECT_NE(hint.find("-o '" + results.string() + "'"), std::string::npos) << hint;
+
+  const Outcome second = run({"-c", hint}, "/bin/sh");
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_NE(second.err.find("inputs done in an earlier run"), std::string::npos) << second.err;
+  const auto all = indices(parse_lines(slurp(results)));
+  ASSERT_EQ(all.size(), 40u);
+  for (const auto& [i, n] : all) EXPECT_EQ(n, 1) << "index " << i;
+  EXPECT_FALSE(fs::exists(dir_ / "job dir/from-file.jsonl"));
+  EXPECT_FALSE(fs::exists(dir_ / "job dir/from-file.tsv"));
+}
+
+TEST_F(RunControl, AHaltedRunPrintsAResumeHint) {
+  const fs::path job = write("job.json", R"({"pool": {"workers": 1},
+    "jobs": [{"task": "exec", "inputs": {"list": [1, 2, 3]}, "args": ["false"], "on_error": {"halt": "soon", "fail": 1}}],
+    "output": {"results": "r.jsonl"}})");
+  const Outcome o = run({"run", job.string(), "--joblog", (dir_ / "j.tsv").string()});
+  EXPECT_EQ(o.exit_code, 1) << o.err;
+  EXPECT_NE(o.err.find("the run halted; `" TASKFARM_EXE " run --resume " + job.string() + " --joblog " +
+                       (dir_ / "j.tsv").string() + "` runs what is left"),
+            std::string::npos)
+      << o.err;
+}
+
+TEST_F(RunControl, TheProgressLineCountsTheLinesOfAFile) {
+  write("data.txt", "a\n\nb\nc\n");
+  const fs::path job = write("job.json", R"({"jobs": [{"name": "l", "task": "echo", "inputs": {"lines": "data.txt"}}],
+    "output": {"results": "r.jsonl"}})");
+  const Outcome o = run({"run", job.string(), "--progress", "always"});
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.err.find("/3 ("), std::string::npos) << o.err;  // a total (and a percentage)
 }
 
 }  // namespace

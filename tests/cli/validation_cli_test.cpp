@@ -84,10 +84,10 @@ TEST_F(Validation, AValidFileIsDescribed) {
     "output": {"results": "out/r.jsonl", "joblog": "out/j.tsv"}})");
   const Outcome o = run({"validate", job.string()});
   ASSERT_EQ(o.exit_code, 0) << o.err;
-  EXPECT_NE(o.out.find("valid: 2 jobs, tasks streamed from files"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("valid: 2 jobs, 8 tasks"), std::string::npos) << o.out;  // the lines are counted
   EXPECT_NE(o.out.find("3 workers"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("task timeout 1500 ms"), std::string::npos) << o.out;
-  EXPECT_NE(o.out.find("job \"l\": task echo x ? (streamed) inputs (lines, first 2 checked)"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("job \"l\": task echo x 2 inputs (lines, first 2 checked)"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("job \"p\": task echo x 6 inputs (product"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("halt soon after 10.0% of the inputs failed"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("joblog: " + (dir_ / "out/j.tsv").string()), std::string::npos) << o.out;

@@ -15,6 +15,7 @@
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "taskfarm/common/options.hpp"
 
@@ -68,6 +69,9 @@ struct RunOptions {
   // each line prefixed with the input and a tab.
   bool command_output = false;
   bool tag = false;
+  // The command line as typed (argv[0] first, set by main()), for the hint
+  // that resumes this very run; empty: "taskfarm run FILE" is assumed.
+  std::vector<std::string> command_line;
 };
 
 // `taskfarm run`: validates the file (nothing starts on an error), runs its

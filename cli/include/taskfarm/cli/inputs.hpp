@@ -5,7 +5,13 @@
 //
 // Inputs are streamed: open() gives a cursor that produces one item at a time,
 // so a job over a file of ten million lines never holds more than the items in
-// flight. Only the axes of a product are read into memory (each is iterated
+// flight.
+//
+// A `lines` input that is not a regular file ("-" for standard input,
+// /dev/stdin, a pipe, a FIFO, a character device) is a stream: it can be read
+// only once, so validation does not read it, and its cursor never blocks: it
+// answers `pending` when no whole line has arrived yet, and the caller polls
+// poll_fd() (the run loop polls it together with its other descriptors). Only the axes of a product are read into memory (each is iterated
 // many times), and a glob's matches (glob(3) returns them all at once).
 
 #include <nlohmann/json.hpp>
@@ -28,13 +34,18 @@ enum class InputKind { list, range, lines, glob, product };
 
 class InputCursor {
  public:
-  enum class Next { item, bad, end };
+  enum class Next { item, bad, end, pending };
   virtual ~InputCursor() = default;
   // item: `item` is the next input. bad: the next input exists but cannot be
   // read (a line that is not JSON); `problem` says why, and the cursor goes on
   // with the one after. end: no more inputs. Throws JobError when the source
-  // itself fails (a read error).
+  // itself fails (a read error). pending (streams only): no whole line has
+  // arrived yet; poll poll_fd() for POLLIN and call again.
   virtual Next next(nlohmann::json& item, std::string& problem) = 0;
+  // The descriptor to poll when next() said pending; -1 when it never does.
+  [[nodiscard]] virtual int poll_fd() const { return -1; }
+  // next(), waiting (poll(2), no timeout) while it is pending.
+  Next next_wait(nlohmann::json& item, std::string& problem);
   // Where the last item came from, for messages ("line 17 of \"data.txt\"",
   // "\"data/a.txt\""); empty when the index says it all.
   [[nodiscard]] virtual std::string where() const { return {}; }
@@ -49,7 +60,7 @@ struct InputSpec {
   // range: start, start + step, ... below stop.
   std::int64_t start = 0, stop = 0, step = 1;
   // lines: one item per line of `file`.
-  std::filesystem::path file;   // resolved against the job file's directory
+  std::filesystem::path file;   // resolved against the job file's directory; "-" is standard input
   std::string file_text;        // as written, for messages
   bool json_lines = false;      // each line is a JSON value (else a string)
   bool skip_empty = true;       // empty lines are not items
@@ -68,7 +79,16 @@ struct InputSpec {
   // glob fails, or an axis of a product cannot be read.
   [[nodiscard]] std::unique_ptr<InputCursor> open() const;
   // Counts the items by reading them all (for lines); never holds them.
+  // Never call it on a stream (it would consume it).
   [[nodiscard]] std::uint64_t count() const;
+  // lines: true when `file` is "-" or not a regular file (decided by stat(2),
+  // which does not block, never by opening it). A stream is read exactly once.
+  [[nodiscard]] bool streamed() const;
+  // lines from a regular file: the number of items, by a fast scan of the
+  // file that does not parse JSON (lines, less the empty ones when skip_empty;
+  // a line that is not JSON counts, as it becomes a failed input). Throws
+  // JobError when the file cannot be read.
+  [[nodiscard]] std::uint64_t count_lines() const;
   // "list", "range", "lines", "glob", "product".
   [[nodiscard]] const char* kind_name() const noexcept;
 };

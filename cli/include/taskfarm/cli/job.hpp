@@ -88,12 +88,14 @@ struct JobFile {
 struct InputCheck {
   std::optional<std::uint64_t> total;  // the number of inputs, when known without reading them all
   std::uint64_t checked = 0;           // items expanded and encoded
+  bool streamed = false;               // a stream (InputSpec::streamed()): not read, checked as it is read
 };
 
 // Opens the job's inputs and expands and encodes the first kCheckedPrefix
 // items (every item of a list, and the last item of a range or product).
 // Throws JobError: a file that cannot be read, no inputs at all, an item that
-// does not become a valid argument.
+// does not become a valid argument. A streamed input (InputSpec::streamed())
+// is not opened, since it can be read only once: `streamed` says so.
 [[nodiscard]] InputCheck check_inputs(const JobSpec& job);
 
 // Item `index` of `job` through the job's template (the item itself without

@@ -28,7 +28,11 @@ class LineFile {
  public:
   // Opens `path` (creating its directory) to append, or truncated when not
   // `append`; standard output when `path` is nullopt. Throws std::system_error.
-  static LineFile open(const std::optional<std::filesystem::path>& path, bool append);
+  // With `defer_truncate`, a file that is to be truncated is not truncated yet:
+  // truncate() does it (so a run opens all its outputs first, and a failure to
+  // open one leaves the others as they were). Only regular files are ever
+  // truncated or repaired; a character device (/dev/null) never is.
+  static LineFile open(const std::optional<std::filesystem::path>& path, bool append, bool defer_truncate = false);
   LineFile() = default;
   LineFile(LineFile&& other) noexcept;
   LineFile& operator=(LineFile&& other) noexcept;
@@ -36,6 +40,8 @@ class LineFile {
   LineFile& operator=(const LineFile&) = delete;
   ~LineFile();
 
+  // Does the truncation deferred by open(); nothing otherwise. Throws std::system_error.
+  void truncate();
   // Queues one line (without its '\n').
   void add(std::string_view line);
   // Writes the queued lines. Throws std::system_error (nothing of the failed
@@ -51,9 +57,25 @@ class LineFile {
   bool owned_ = false;
   bool regular_ = false;
   bool empty_at_open_ = true;
+  bool truncate_pending_ = false;
   std::optional<std::filesystem::path> path_;
   std::string buffer_;
 };
+
+// An output path and what names it in messages: "output.results",
+// "output.joblog" (the job file) or "--output", "--joblog" (the command line).
+struct OutputTarget {
+  std::optional<std::filesystem::path> path;  // nullopt: standard output, or no joblog
+  std::string name;
+};
+
+// Everything that would make opening the outputs fail, found without
+// creating, opening or changing anything: a directory that cannot be created
+// (a path component is a file, the nearest existing directory is not
+// writable), a target that is a directory or is not writable, results and
+// joblog that are the same file (character devices such as /dev/null may be
+// shared). One message per problem: the name, the path, what is wrong, a fix.
+[[nodiscard]] std::vector<std::string> check_outputs(const OutputTarget& results, const OutputTarget& joblog);
 
 // The joblog's header: GNU parallel's nine columns, then ours.
 inline constexpr std::string_view kJoblogHeader =
