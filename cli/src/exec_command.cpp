@@ -205,7 +205,7 @@ InputSpec group_spec(const ExecInputs::Group& g, std::size_t number, std::size_t
   const std::string& name = g.values.front();
   spec.path = "::::" + label;
   spec.file_text = name == "-" ? std::string("standard input") : name;
-  spec.file = name == "-" ? std::filesystem::path("/dev/stdin") : std::filesystem::absolute(name);
+  spec.file = name == "-" ? std::filesystem::path("-") : std::filesystem::absolute(name);
   spec.skip_empty = false;  // an empty line is an empty argument, as in GNU parallel
   return spec;
 }
@@ -404,7 +404,7 @@ int run_exec_command(const ExecArgs& a, const std::vector<std::string>& argv, st
   ro.progress_bar = a.bar;
   if (a.resume) ro.resume = Resume::unfinished;
   if (a.resume_failed) ro.resume = Resume::failed;
-  (void)argv;
+  ro.command_line = argv;
   return run_job_file("exec", ro, log);
 }
 

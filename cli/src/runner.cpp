@@ -544,7 +544,8 @@ class JobRun {
     Pending& p = w.items[i];
     auto& o = batch->outcome(batch == w.batch ? i : 0);
     if (o.ok) {
-      if (!rerun_if_failed(id, i, p, o, std::nullopt)) record(p, &o, std::nullopt);
+      if (rerun_if_failed(id, i, p, o, std::nullopt)) return;
+      record(p, &o, std::nullopt);
     } else {
       ErrorInfo e = classify(o.error);
       if (std::strcmp(e.status, "cancelled") == 0 && o.attempts == 0 && p.attempts_before == 0) {
@@ -874,9 +875,9 @@ struct Prepared {
   std::vector<InputCheck> checks;
 };
 
-Prepared prepare(const std::filesystem::path& file, const JobFile* job = nullptr) {
+Prepared prepare(const std::filesystem::path& file, const JobFile* in_memory = nullptr) {
   Prepared p;
-  p.file = job ? *job : load_job_file(file);
+  p.file = in_memory ? *in_memory : load_job_file(file);
   for (const auto& job : p.file.jobs) p.checks.push_back(check_inputs(job));
   return p;
 }

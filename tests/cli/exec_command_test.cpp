@@ -157,7 +157,7 @@ TEST_F(ExecProgram, FailuresExitWithOneAndAreSummarized) {
 TEST_F(ExecProgram, RetriesRunAFailedCommandAgain) {
   // Fails the first time for each input (it leaves a mark), succeeds the second.
   const std::string mark = (dir_ / "mark.").string();
-  const std::string script = "if [ -e '" + mark + "'$1 ]; then echo ok $1; else touch '" + mark + "'$1; exit 5; fi";
+  const std::string script = "if [ -e '" + mark + "'{} ]; then echo ok {}; else touch '" + mark + "'{}; exit 5; fi";
   const fs::path results = dir_ / "r.jsonl";
   const auto o = exec({"-k", "--retries", "1", "--results", results.string(), "--shell", script, ":::", "a", "b"});
   EXPECT_EQ(o.exit_code, 0) << o.err;
@@ -198,7 +198,7 @@ TEST_F(ExecProgram, DryRunPrintsTheCommandsOnly) {
 TEST_F(ExecProgram, JoblogAndResumeFailed) {
   const fs::path log = dir_ / "j.tsv";
   const std::string flag = (dir_ / "fixed").string();
-  const std::string script = "test $1 != b || test -e '" + flag + "'";
+  const std::string script = "test {} != b || test -e '" + flag + "'";
   auto o = exec({"--joblog", log.string(), "--shell", script, ":::", "a", "b", "c"});
   EXPECT_EQ(o.exit_code, 1);
   EXPECT_EQ(joblog_rows(log).size(), 3u);
