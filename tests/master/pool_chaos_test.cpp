@@ -118,14 +118,33 @@ class Killer {
     std::uniform_int_distribution<int> pause_us(taskfarm::test::full_or_sanitized(3000, 15000),
                                                 taskfarm::test::full_or_sanitized(5000, 25000));
     const pid_t self = ::getpid();
+    // Kills from outside are transient faults: the pool gives up on a slot
+    // whose starts are all killed before it is ready (PoolStats: 50 in a
+    // row). On a loaded machine a start can take longer than the pause, so a
+    // slot that has not finished a task since it was last killed kStuck times
+    // is spared until it has (and so is the fork server, whose death takes
+    // every worker along).
+    constexpr std::uint64_t kStuck = 20;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> slot_tasks_kills;  // per slot: tasks seen, kills since
     while (!stop_.load()) {
       std::this_thread::sleep_for(std::chrono::microseconds(pause_us(rng_)));
       const auto st = pool_.stats();
       const auto server = static_cast<pid_t>(st.fork_server_pid);
-      if (servers_too_ && server > 0 && std::uniform_int_distribution<int>(0, 3)(rng_) == 0) {
+      bool any_stuck = false;
+      slot_tasks_kills.resize(std::max(slot_tasks_kills.size(), st.workers.size()));
+      for (const auto& w : st.workers) {
+        auto& [tasks, kills] = slot_tasks_kills[static_cast<std::size_t>(w.slot)];
+        if (w.tasks != tasks) {
+          tasks = w.tasks;
+          kills = 0;
+        }
+        any_stuck = any_stuck || kills >= kStuck;
+      }
+      if (servers_too_ && server > 0 && !any_stuck && std::uniform_int_distribution<int>(0, 3)(rng_) == 0) {
         // The fork server in use: a child of this process, of the clean root
         // server, or (a standby that took over) of a server that died.
         if (parent_of(server) > 0 && ::kill(server, SIGKILL) == 0) {
+          for (auto& [tasks, kills] : slot_tasks_kills) ++kills;  // its workers die with it
           std::lock_guard lock(mu_);
           killed_.push_back(server);
           kills_.fetch_add(1);
@@ -133,16 +152,18 @@ class Killer {
         }
         continue;
       }
-      std::vector<long> pids;
+      std::vector<std::pair<long, int>> pids;  // (pid, slot)
       for (const auto& w : st.workers)
-        if (w.pid > 0) pids.push_back(w.pid);
+        if (w.pid > 0 && slot_tasks_kills[static_cast<std::size_t>(w.slot)].second < kStuck)
+          pids.emplace_back(w.pid, w.slot);
       if (pids.empty()) continue;
-      const auto pid = static_cast<pid_t>(
-          pids[std::uniform_int_distribution<std::size_t>(0, pids.size() - 1)(rng_)]);
+      const auto [victim, slot] = pids[std::uniform_int_distribution<std::size_t>(0, pids.size() - 1)(rng_)];
+      const auto pid = static_cast<pid_t>(victim);
       // Only a live worker of this pool: a child of our child, the fork server.
       const pid_t zygote = parent_of(pid);
       if (zygote <= 0 || (parent_of(zygote) != self && zygote != server)) continue;
       if (::kill(pid, SIGKILL) == 0) {
+        ++slot_tasks_kills[static_cast<std::size_t>(slot)].second;
         std::lock_guard lock(mu_);
         killed_.push_back(pid);
         kills_.fetch_add(1);
