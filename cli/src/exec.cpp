@@ -15,8 +15,8 @@
 //     process may have held the allocator's lock at the moment of the fork.
 //  2. All signals are blocked around fork, so no handler of ours runs in the
 //     guard before it has reset the dispositions.
-//  3. The guard: new process group (setpgid(0, 0)), every disposition back to
-//     default but kGuardSignal's handler (kill the group), parent-death signal
+//  3. The guard: new process group (setpgid(0, 0)), SIGCHLD back to default,
+//     a handler that kills the group for kGuardSignals, parent-death signal
 //     kGuardSignal, then a check that the parent is still there (it may have
 //     died before prctl). It closes every descriptor but the command's three
 //     and the report pipe, vforks the command, closes its copies of the
@@ -219,7 +219,13 @@ void guard_kills_its_group(int) { ::kill(0, SIGKILL); }
 // caller may have threads). Every signal is blocked on entry. Never returns.
 [[noreturn]] void guard_main(const ChildPlan& p) {
   ::setpgid(0, 0);
-  reset_dispositions();
+  // Every other signal stays blocked here, so only SIGCHLD's disposition
+  // matters (ignored, it would reap the command before waitpid could); the
+  // command resets all of them itself.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  ::sigaction(SIGCHLD, &dfl, nullptr);
   struct sigaction killer {};
   killer.sa_handler = guard_kills_its_group;
   sigfillset(&killer.sa_mask);
