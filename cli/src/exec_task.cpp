@@ -205,8 +205,15 @@ const JsonTask<ExecResult(ExecRequest)> exec_task{
            const auto code = v.find("exit_code");
            f.exitval = code != v.end() && code->is_number_integer() ? code->get<std::int64_t>() : -1;
            if (auto s = v.find("signal"); s != v.end()) f.signal = signal_number(*s);
-           f.send = v.value("stdin_bytes", std::uint64_t{0});
            f.receive = v.value("stdout_bytes", std::uint64_t{0});
+         },
+     .send =
+         [](const json& arg) -> std::uint64_t {
+           // The bytes given to its stdin: the request's, whether or not the
+           // command read them all (0 without one).
+           if (!arg.is_object()) return 0;
+           const auto it = arg.find("stdin");
+           return it != arg.end() && it->is_string() ? it->get_ref<const std::string&>().size() : 0;
          }}};
 
 }  // namespace

@@ -207,7 +207,8 @@ struct ErrorInfo {
   const char* status;
   std::string type;
   std::string message;
-  int signal = 0;
+  int signal = 0;     // the signal that ended the task's worker, if one did
+  bool killed = false;  // it was running when its worker was killed or died
 };
 
 ErrorInfo classify(const std::exception_ptr& error) {
@@ -217,11 +218,13 @@ ErrorInfo classify(const std::exception_ptr& error) {
   } catch (const RemoteError& e) {
     return {"failed", e.type_name(), e.message()};
   } catch (const TaskTimeout& e) {
-    return {"timeout", "taskfarm::TaskTimeout", e.what()};
+    return {"timeout", "taskfarm::TaskTimeout", e.what(), SIGKILL, true};  // the pool kills with SIGKILL
   } catch (const WorkerLost& e) {
-    return {"lost", "taskfarm::WorkerLost", e.what(), e.signal()};
+    return {"lost", "taskfarm::WorkerLost", e.what(), e.signal(), true};
   } catch (const Cancelled& e) {
-    return {"cancelled", "taskfarm::Cancelled", e.what()};
+    // Written only for items that had started: the pool was terminated, its
+    // workers killed with SIGKILL.
+    return {"cancelled", "taskfarm::Cancelled", e.what(), SIGKILL, true};
   } catch (const std::exception& e) {
     return {"failed", demangle(typeid(e).name()), e.what()};
   } catch (...) {
@@ -265,6 +268,7 @@ struct RunState {
   int interrupted = 0;      // the first signal received
   bool killed = false;      // the workers were killed (second signal, halt now)
   bool halted = false;      // a job's on_error halted the run
+  std::uint64_t seq_base = 0;  // joblog Seq: inputs read by the jobs before this one
 };
 
 // One submitted (or failed before submission) input, until its lines are written.
@@ -420,6 +424,8 @@ class JobRun {
         p.hash = hash;
         if (st_.joblog) p.command = job_.adapter->command ? job_.adapter->command(arg) : job_.task + " " + dump(arg);
         const std::size_t before = b.arena().size();
+        const std::optional<std::uint64_t> send =
+            st_.joblog && job_.adapter->send ? std::optional<std::uint64_t>(job_.adapter->send(arg)) : std::nullopt;
         try {
           encode_argument(job_, std::move(arg), item, index, cursor_->where(), b.arena());
         } catch (const JobError& e) {
@@ -428,7 +434,7 @@ class JobRun {
           continue;
         }
         b.end_item();
-        p.send_bytes = b.arena().size() - before;
+        p.send_bytes = send ? *send : b.arena().size() - before;
         if (job_.retries > 0) {
           p.retries_left = job_.retries;
           p.encoded.assign(b.arena().begin() + static_cast<std::ptrdiff_t>(before), b.arena().end());
@@ -702,7 +708,6 @@ class JobRun {
       status = err->status;
       etype = std::move(err->type);
       emsg = std::move(err->message);
-      facts.signal = err->signal;
     } else if (verdict) {
       status = verdict->status;
       etype = std::move(verdict->type);
@@ -710,6 +715,10 @@ class JobRun {
     }
     const bool ok = status == "ok";
     if (!job_.adapter->facts || !has_value) facts.exitval = ok ? 0 : 1;
+    if (err && err->killed) {  // GNU parallel's meaning: killed, no exit code
+      facts.exitval = -1;
+      facts.signal = err->signal;
+    }
     const double seconds = o ? static_cast<double>(o->duration_ns) / 1e9 : 0.0;
 
     std::string& line = p.line;
@@ -730,7 +739,7 @@ class JobRun {
     }
     if (st_.joblog) {
       JoblogEntry e;
-      e.seq = p.index + 1;
+      e.seq = st_.seq_base + p.index + 1;
       e.runtime = seconds;
       e.start = epoch_now() - seconds;
       e.send = facts.send ? *facts.send : p.send_bytes;
@@ -1128,6 +1137,7 @@ int run_job_file(const std::filesystem::path& file, const RunOptions& opt, std::
         continue;
       }
       reports.push_back(JobRun(st, jf.jobs[j], p.checks[j]).run());
+      st.seq_base += reports.back().read;
     }
     if (!st.killed) pool->shutdown();
     replaced_for_memory = pool->stats().replaced_for_memory;

@@ -291,6 +291,7 @@ void PoolCore::spawn(Worker& w) {
   w.cause.clear();
   w.next_seq = 1;
   w.kill_deadline = Clock::time_point::max();
+  w.killed_at = Clock::time_point::max();
 }
 
 void PoolCore::StatusUnmap::operator()(worker::WorkerStatus* p) const noexcept {
@@ -319,9 +320,11 @@ void PoolCore::set_broken(std::exception_ptr e) {
   if (!broken_) broken_ = std::move(e);
 }
 
-void PoolCore::fail_item(const std::shared_ptr<Batch>& b, std::size_t i, std::exception_ptr e) {
+void PoolCore::fail_item(const std::shared_ptr<Batch>& b, std::size_t i, std::exception_ptr e,
+                         std::uint64_t duration_ns) {
   Outcome o;
   o.error = std::move(e);
+  o.duration_ns = duration_ns;
   o.attempts = b->outcome(i).attempts;
   o.worker = b->outcome(i).worker;
   stats_->ended_without_running();
@@ -595,6 +598,7 @@ void PoolCore::kill_worker(Worker& w, std::string cause) {
   if (w.cause.empty()) w.cause = std::move(cause);
   w.link_dead = true;
   w.kill_deadline = Clock::time_point::max();
+  if (w.killed_at == Clock::time_point::max()) w.killed_at = Clock::now();
   if (w.pidfd) pidfd_send_signal(w.pidfd.get(), SIGKILL);
   if (w.pid > 0) ::kill(-w.pid, SIGKILL);  // its process group: whatever it started
 }
@@ -626,6 +630,17 @@ void PoolCore::worker_exited(Worker& w, int status) {
   service(w);
   int sig = 0, code = -1;
   const std::string how = signal_or_exit(status, sig, code);
+  // The item it was running ran from its start (the worker's status record)
+  // to the kill, or else to the moment its death was noticed: the duration of
+  // a timed-out, lost or terminated item.
+  std::optional<std::size_t> running_k;
+  std::uint64_t ran_ns = 0;
+  if (const auto run = running_item(w); run && run->since != Clock::time_point{}) {
+    running_k = run->index;
+    const auto end = w.killed_at != Clock::time_point::max() ? w.killed_at : Clock::now();
+    if (end > run->since)
+      ran_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(end - run->since).count());
+  }
   if (!w.inflight.empty() && !terminating_) {
     // Charge only the item it was running (its status record says which). Items
     // it finished but had not reported yet (results coalesced in the worker),
@@ -645,9 +660,12 @@ void PoolCore::worker_exited(Worker& w, int status) {
     InFlight& running = w.inflight.front();
     auto& o = running.batch->outcome(running.index);
     if (terminating_) {
-      for (auto& it : w.inflight)
+      for (std::size_t k = 0; k < w.inflight.size(); ++k) {
+        auto& it = w.inflight[k];
         fail_item(it.batch, it.index, std::make_exception_ptr(Cancelled(
-            "task \"" + it.batch->task() + "\" #" + std::to_string(it.batch->global_index(it.index)) + " was cancelled: the pool was terminated")));
+            "task \"" + it.batch->task() + "\" #" + std::to_string(it.batch->global_index(it.index)) + " was cancelled: the pool was terminated")),
+            running_k == k ? ran_ns : 0);
+      }
       w.inflight.clear();
     } else {
       const bool retry = o.attempts <= opts_.max_retries && !broken_;
@@ -668,7 +686,7 @@ void PoolCore::worker_exited(Worker& w, int status) {
         const auto i = running.index;
         requeue_uncharged(w, 1);
         w.inflight.clear();
-        fail_item(b, i, e);
+        fail_item(b, i, e, running_k ? ran_ns : 0);  // the running item was moved to the front
       }
     }
   }

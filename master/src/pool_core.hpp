@@ -90,6 +90,7 @@ class PoolCore {
     // not be made, and then front_since and the oldest item are the estimate.
     std::unique_ptr<worker::WorkerStatus, StatusUnmap> status;
     Clock::time_point kill_deadline = Clock::time_point::max();  // link gone, process not
+    Clock::time_point killed_at = Clock::time_point::max();      // when the master first killed it
   };
 
   void run() noexcept;  // the dispatcher thread
@@ -124,7 +125,8 @@ class PoolCore {
   void schedule();
   bool send_chunk(Worker& w);
   void record(Worker& w, std::uint64_t duration_ns, bool failed);
-  void fail_item(const std::shared_ptr<Batch>& b, std::size_t i, std::exception_ptr e);
+  // Ends item i with error e; duration_ns: how long it ran (0: it did not).
+  void fail_item(const std::shared_ptr<Batch>& b, std::size_t i, std::exception_ptr e, std::uint64_t duration_ns = 0);
   void fail_all_queued(std::exception_ptr e);
   void check_deadlines();
   int poll_timeout_ms() const;

@@ -7,8 +7,10 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -48,6 +50,15 @@ bool dies(pid_t pid) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return false;
+}
+
+// True if `pid` is gone or a zombie now.
+bool dies_now(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!std::getline(stat, text)) return true;
+  const auto close = text.rfind(')');
+  return close != std::string::npos && close + 2 < text.size() && text[close + 2] == 'Z';
 }
 
 class Exec : public taskfarm::test::LeakCheck {};
@@ -112,7 +123,9 @@ TEST_F(Exec, WaitsForExitNotForEndOfOutput) {
   EXPECT_FALSE(r.timed_out);
   ASSERT_TRUE(r.exit_code.has_value());
   EXPECT_EQ(*r.exit_code, 0);
+  // ... and the group is ended with the command: the background sleep too.
   const pid_t background = static_cast<pid_t>(std::stol(r.stdout_text));
+  EXPECT_TRUE(dies(background)) << "the background sleep " << background << " outlived its command";
   ::kill(background, SIGKILL);
 }
 
@@ -240,13 +253,65 @@ TEST_F(Exec, TheChildInheritsNoDescriptorsMaskOrIgnoredSignals) {
   EXPECT_EQ(blk_line, "SigBlk:\t0000000000000000");
 }
 
-TEST_F(Exec, TheCommandLeadsItsOwnProcessGroup) {
-  const ExecResult r = run_command(sh("echo $$; cut -d' ' -f5 /proc/$$/stat"));
+TEST_F(Exec, TheCommandRunsInAGroupOfItsOwnLedByItsGuard) {
+  // $$ is the shell (the command); field 4 of its stat is its parent (the
+  // guard), field 5 its process group.
+  const ExecResult r = run_command(sh("echo $$; cut -d' ' -f4,5 /proc/$$/stat"));
   std::istringstream in(r.stdout_text);
-  long pid = 0, pgid = -1;
-  in >> pid >> pgid;
-  EXPECT_EQ(pid, pgid);
+  long pid = 0, ppid = -1, pgid = -1;
+  in >> pid >> ppid >> pgid;
+  EXPECT_EQ(ppid, pgid) << r.stdout_text;
+  EXPECT_NE(pid, pgid);
+  EXPECT_NE(ppid, static_cast<long>(::getpid()));
   EXPECT_NE(pgid, static_cast<long>(::getpgrp()));
+}
+
+// Processes (not zombies) whose command line contains `marker`.
+std::vector<pid_t> processes_with(const std::string& marker) {
+  std::vector<pid_t> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const pid_t pid = static_cast<pid_t>(std::atol(e.path().filename().c_str()));
+    if (pid <= 0) continue;
+    std::ifstream f(e.path() / "cmdline", std::ios::binary);
+    std::string cmd((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    if (cmd.find(marker) != std::string::npos && !dies_now(pid)) out.push_back(pid);
+  }
+  return out;
+}
+
+// True once no process has `marker` in its command line (waits up to 5 s);
+// kills any that are left, so that a failing test leaks nothing.
+bool all_gone(const std::string& marker) {
+  for (int i = 0; i < 500; ++i) {
+    if (processes_with(marker).empty()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (const pid_t p : processes_with(marker)) ::kill(p, SIGKILL);
+  return false;
+}
+
+TEST_F(Exec, KillingTheCallerWithSigkillEndsEverythingTheCommandStarted) {
+  // The caller (a forked copy of this test, as a worker would be) runs a shell
+  // whose children are not the command itself; it is killed with SIGKILL.
+  const std::string marker = "30.4711";
+  const pid_t caller = ::fork();
+  ASSERT_GE(caller, 0);
+  if (caller == 0) {
+    (void)run_command(sh("sleep " + marker + " & sleep " + marker + " & wait"));
+    ::_exit(0);
+  }
+  // Wait until both sleeps run (the shell's command line has the marker too).
+  bool running = false;
+  for (int i = 0; i < 1000 && !running; ++i) {
+    running = processes_with("sleep " + marker).size() == 3;  // the shell and its two sleeps
+    if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(running);
+  ::kill(caller, SIGKILL);
+  int status = 0;
+  ::waitpid(caller, &status, 0);
+  EXPECT_TRUE(all_gone("sleep " + marker)) << "the shell's children outlived the killed caller";
 }
 
 TEST_F(Exec, JsonForms) {

@@ -8,7 +8,9 @@
 
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "program_support.hpp"
@@ -69,7 +71,41 @@ class RunControl : public Program {
     ::closedir(d);
     return out;
   }
+
+  // True once no process has `marker` in its command line (bounded: 10 s).
+  // Whatever is left is killed, so that a failing test leaks nothing.
+  static bool none_left(const std::string& marker) {
+    for (int i = 0; i < 1000; ++i) {
+      if (processes_with(marker).empty()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    for (const pid_t p : processes_with(marker)) ::kill(p, SIGKILL);
+    return false;
+  }
+
+  static pid_t parent_of(pid_t pid) {
+    const std::string stat = slurp(fs::path("/proc") / std::to_string(pid) / "stat");
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos) return 0;
+    std::istringstream in(stat.substr(close + 2));
+    char state = 0;
+    long ppid = 0;
+    in >> state >> ppid;
+    return static_cast<pid_t>(ppid);
+  }
+
+  // A job of `n` shell commands that each start two `sleep <marker>` children
+  // (the shell's command line holds the marker too: three processes a task).
+  std::string sleepers(const std::string& marker, int n, const std::string& pool) {
+    return R"({"pool": )" + pool + R"(,
+      "jobs": [{"name": "sleepers", "task": "exec", "inputs": {"range": {"stop": )" + std::to_string(n) + R"(}},
+                "args": "sleep )" + marker + " & sleep " + marker + R"(; echo done", "chunksize": 1}],
+      "output": {"results": "out/r.jsonl", "joblog": "out/j.tsv"}})";
+  }
 };
+
+// Joblog columns beyond those of program_support.hpp.
+enum { kStart = 2, kRuntime = 3, kSend = 4, kReceive = 5, kExitval = 6, kSignal = 7 };
 
 TEST_F(RunControl, CtrlCFinishesRunningTasksThenResumeRunsExactlyTheRest) {
   const fs::path job = write("job.json", R"({"pool": {"workers": 2},
@@ -312,11 +348,148 @@ TEST_F(RunControl, ExecTimeoutsSignalsAndExitCodesThroughTheProgram) {
   // GNU parallel's columns: Exitval and Signal of each command.
   const auto rows = joblog_rows(dir_ / "out/j.tsv");
   ASSERT_EQ(rows.size(), 6u);
+  // Killed commands have no exit code: Exitval -1 and the signal. Its own
+  // timeout kills with SIGKILL, after it ran 300 ms.
+  EXPECT_EQ(rows[0][kExitval], "-1");
+  EXPECT_EQ(rows[0][kSignal], std::to_string(SIGKILL));
+  EXPECT_GE(std::stod(rows[0][kRuntime]), 0.3);
+  EXPECT_EQ(rows[0][kSend], "0");  // no stdin
+  EXPECT_EQ(rows[0][kReceive], "8");  // "started\n"
+  EXPECT_NEAR(lines[0]["seconds"].get<double>(), std::stod(rows[0][kRuntime]), 0.001);
+  EXPECT_EQ(rows[1][kExitval], "-1");
   EXPECT_EQ(rows[1][7], std::to_string(SIGTERM));
   EXPECT_EQ(rows[2][6], "7");
   EXPECT_EQ(rows[4][4], "17");  // Send: the bytes of stdin
   EXPECT_EQ(rows[4][5], "17");  // Receive: the bytes of stdout
   EXPECT_EQ(rows[2][kCommand], "sh -c 'echo oops >&2; exit 7'");
+}
+
+// No command outlives taskfarm: whatever ends a task ends everything its
+// command started (here a shell's children), however the task ends.
+
+TEST_F(RunControl, ThePoolsTaskTimeoutEndsTheCommandsChildrenAndTheJoblogSaysHowLongItRan) {
+  const std::string marker = "30.1231";
+  const fs::path job = write("job.json", sleepers(marker, 1, R"({"workers": 1, "max_retries": 0})"));
+  const double before = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const Outcome o = run({"run", job.string(), "--timeout", "1s"});
+  const double after = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  EXPECT_EQ(o.exit_code, 1) << o.err;
+  EXPECT_TRUE(none_left("sleep " + marker)) << "a child of the timed-out command outlived it";
+  const auto lines = parse_lines(slurp(dir_ / "out/r.jsonl"));
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["status"], "timeout");
+  const auto rows = joblog_rows(dir_ / "out/j.tsv");
+  ASSERT_EQ(rows.size(), 1u);
+  ASSERT_EQ(rows[0].size(), static_cast<std::size_t>(kColumns));
+  // Started when the task did, ran until the kill at the timeout, killed by SIGKILL.
+  const double start = std::stod(rows[0][kStart]), runtime = std::stod(rows[0][kRuntime]);
+  EXPECT_GE(runtime, 0.999);
+  EXPECT_LT(runtime, 30.0);
+  EXPECT_GE(start, before - 0.001);
+  EXPECT_LE(start + runtime, after + 0.001);
+  EXPECT_EQ(rows[0][kExitval], "-1");
+  EXPECT_EQ(rows[0][kSignal], std::to_string(SIGKILL));
+  EXPECT_EQ(rows[0][kSend], "0");
+  EXPECT_EQ(rows[0][kStatus], "timeout");
+  EXPECT_NEAR(lines[0]["seconds"].get<double>(), runtime, 0.001);
+}
+
+TEST_F(RunControl, HaltNowEndsTheChildrenOfTheCommandsItKills) {
+  const std::string marker = "30.1232";
+  // The failure waits for the file "go", written once the sleepers run.
+  const fs::path job = write("job.json", R"({"pool": {"workers": 2},
+    "jobs": [{"name": "now", "task": "exec", "chunksize": 1, "on_error": {"halt": "now"},
+              "inputs": {"list": ["while [ ! -e go ]; do sleep 0.02; done; exit 1",
+                                  "sleep )" + marker + " & sleep " + marker + R"(; echo done"]}}],
+    "output": {"results": "out/r.jsonl", "joblog": "out/j.tsv"}})");
+  const pid_t pid = start({"run", job.string()});
+  ASSERT_NE(pid, 0);
+  const bool running = eventually([&] { return processes_with("sleep " + marker).size() >= 3; });
+  write("go", "");
+  const Outcome o = finish(pid);
+  EXPECT_TRUE(running);
+  EXPECT_EQ(o.exit_code, 1) << o.err;
+  EXPECT_NE(o.err.find("halted (now)"), std::string::npos) << o.err;
+  EXPECT_TRUE(none_left("sleep " + marker)) << "a child of a command killed by halt now outlived it";
+}
+
+TEST_F(RunControl, ASecondCtrlCEndsTheCommandsChildrenAndTheirRowsSayKilled) {
+  const std::string marker = "30.1233";
+  const fs::path job = write("job.json", sleepers(marker, 4, R"({"workers": 2})"));
+  const pid_t pid = start({"run", job.string()});
+  ASSERT_NE(pid, 0);
+  const bool running = eventually([&] { return processes_with("sleep " + marker).size() >= 6; });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // so that each has run a measurable time
+  ::kill(pid, SIGINT);
+  const bool asked = eventually([&] { return slurp(dir_ / "stderr.txt").find("waiting for the running tasks") != std::string::npos; });
+  ::kill(pid, SIGINT);
+  const Outcome o = finish(pid);
+  EXPECT_TRUE(running && asked) << o.err;
+  EXPECT_EQ(o.exit_code, 130) << o.err;
+  EXPECT_TRUE(none_left("sleep " + marker)) << "a child of a cancelled command outlived it";
+  // Only the two running tasks have rows: killed, with the time they ran.
+  const auto rows = joblog_rows(dir_ / "out/j.tsv");
+  ASSERT_EQ(rows.size(), 2u);
+  for (const auto& r : rows) {
+    ASSERT_EQ(r.size(), static_cast<std::size_t>(kColumns));
+    EXPECT_EQ(r[kStatus], "cancelled");
+    EXPECT_EQ(r[kExitval], "-1");
+    EXPECT_EQ(r[kSignal], std::to_string(SIGKILL));
+    EXPECT_GE(std::stod(r[kRuntime]), 0.1);
+  }
+}
+
+TEST_F(RunControl, AWorkerKilledWithSigkillTakesItsCommandsChildrenAlong) {
+  const std::string marker = "30.1234";
+  const fs::path job = write("job.json", sleepers(marker, 1, R"({"workers": 1, "max_retries": 0})"));
+  const pid_t pid = start({"run", job.string()});
+  ASSERT_NE(pid, 0);
+  ASSERT_TRUE(eventually([&] { return processes_with("sleep " + marker).size() >= 3; }));
+  // The shell's parent is its guard, whose parent is the worker.
+  pid_t shell = 0;
+  for (const pid_t p : processes_with("sleep " + marker))
+    if (slurp(fs::path("/proc") / std::to_string(p) / "comm").rfind("sh", 0) == 0) shell = p;
+  const pid_t guard = shell ? parent_of(shell) : 0;
+  const pid_t worker = guard ? parent_of(guard) : 0;
+  EXPECT_GT(worker, 1);
+  EXPECT_NE(worker, pid);
+  if (worker > 1 && worker != pid) ::kill(worker, SIGKILL);
+  const Outcome o = finish(pid);
+  EXPECT_EQ(o.exit_code, 1) << o.err;
+  EXPECT_TRUE(none_left("sleep " + marker)) << "a child of the killed worker's command outlived it";
+  const auto lines = parse_lines(slurp(dir_ / "out/r.jsonl"));
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["status"], "lost");
+  const auto rows = joblog_rows(dir_ / "out/j.tsv");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0][kExitval], "-1");
+  EXPECT_EQ(rows[0][kSignal], std::to_string(SIGKILL));
+}
+
+TEST_F(RunControl, TaskfarmKilledWithSigkillLeavesNoCommandBehind) {
+  const std::string marker = "30.1235";
+  const fs::path job = write("job.json", sleepers(marker, 4, R"({"workers": 2})"));
+  const pid_t pid = start({"run", job.string()});
+  ASSERT_NE(pid, 0);
+  const bool running = eventually([&] { return processes_with("sleep " + marker).size() >= 6; });
+  ::kill(pid, SIGKILL);
+  const Outcome o = finish(pid);
+  EXPECT_TRUE(running);
+  EXPECT_EQ(o.exit_code, 128 + SIGKILL);
+  EXPECT_TRUE(none_left("sleep " + marker)) << "a command outlived taskfarm";
+}
+
+TEST_F(RunControl, JoblogSeqCountsAcrossJobsInInputOrder) {
+  const fs::path job = write("job.json", R"({"pool": {"workers": 2},
+    "jobs": [{"name": "a", "task": "echo", "inputs": {"range": {"stop": 3}}},
+             {"name": "b", "task": "echo", "inputs": {"range": {"stop": 4}}}],
+    "output": {"results": "out/r.jsonl", "joblog": "out/j.tsv", "order": "completion"}})");
+  const Outcome o = run({"run", job.string()});
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  std::map<std::string, std::string> seq_of;  // "job/index" -> Seq
+  for (const auto& r : joblog_rows(dir_ / "out/j.tsv")) seq_of[r[kJob] + "/" + r[kIndex]] = r[kSeq];
+  EXPECT_EQ(seq_of, (std::map<std::string, std::string>{{"a/0", "1"}, {"a/1", "2"}, {"a/2", "3"}, {"b/0", "4"},
+                                                        {"b/1", "5"}, {"b/2", "6"}, {"b/3", "7"}}));
 }
 
 TEST_F(RunControl, EveryLineIsWholeAfterCtrlCAndAfterKill9) {

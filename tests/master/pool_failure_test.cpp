@@ -188,6 +188,27 @@ TEST_P(PoolFailure, TaskTimeoutKillsTheWorkerAndThePoolStaysUsable) {
   EXPECT_GE(pool.stats().restarts, 1u);
 }
 
+TEST_P(PoolFailure, ATimedOutItemsDurationRunsFromItsStartToTheKill) {
+  // The outcome of a timed-out item says how long it ran (the CLI's joblog and
+  // result lines use it), not 0.
+  auto o = options(1);
+  o.task_timeout = 200ms;
+  o.max_retries = 0;
+  Pool pool(o);
+  taskfarm::detail::BatchBuilder b;
+  taskfarm::encode_into(b.arena(), 10'000);
+  b.end_item();
+  auto batch = pool.run_batch(sleep_ms.name(), std::move(b), MapOptions{1}, true);
+  for (int i = 0; i < 30'000 && !batch->is_done(0); ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(batch->is_done(0));
+  const auto& out = batch->outcome(0);
+  ASSERT_FALSE(out.ok);
+  EXPECT_THROW(std::rethrow_exception(out.error), taskfarm::TaskTimeout);
+  EXPECT_EQ(out.attempts, 1u);
+  EXPECT_GE(out.duration_ns, std::uint64_t{200'000'000}) << "it ran at least task_timeout";
+  EXPECT_LT(out.duration_ns, std::uint64_t{10'000'000'000}) << "it was killed long before it would have ended";
+}
+
 TEST_P(PoolFailure, TaskTimeoutIsChargedToTheSlowInputOnly) {
   // One worker: the 1 ms inputs before and after the slow one share its link.
   auto o = options(1);

@@ -7,12 +7,16 @@
 //   rq.timeout = std::chrono::seconds(10);
 //   ExecResult r = run_command(rq);   // r.exit_code, r.signal, r.stdout_text, ...
 //
-// The command runs without a shell (unless `shell`), in a process group of its
-// own, with every signal disposition reset to default and an empty signal
-// mask, and with no descriptor but its standard input, output and error. Its
-// output is read with poll() while its input is written, so neither side can
-// block the other; each output is kept up to `output_limit` bytes. On timeout
-// the whole process group is killed with SIGKILL. The child is always reaped.
+// The command runs without a shell (unless `shell`), with every signal
+// disposition reset to default and an empty signal mask, and with no
+// descriptor but its standard input, output and error. It runs in a process
+// group of its own, led by a small guard process (the command's parent) that
+// ends the whole group — the command and everything it started — when the
+// command exits (what it left running in the background is killed), when this
+// call's timeout passes, or when the calling thread's process dies, even by
+// SIGKILL (the guard's parent-death signal). Its output is read with poll()
+// while its input is written, so neither side can block the other; each output
+// is kept up to `output_limit` bytes. The guard is always reaped.
 
 #include <chrono>
 #include <cstddef>

@@ -83,6 +83,7 @@ struct JsonAdapter {
   std::function<std::optional<JsonVerdict>(const json& value)> verdict;
   std::function<std::string(const json& arg)> command;
   std::function<void(const json& value, JoblogFacts& facts)> facts;
+  std::function<std::uint64_t(const json& arg)> send;
 };
 
 // Adds an adapter to the table. A name already present keeps its first adapter
@@ -215,6 +216,10 @@ struct JsonTaskInfo {
   std::function<std::string(const json& arg)> command;
   // Fills the joblog columns Exitval, Signal, Send, Receive from a value.
   std::function<void(const json& value, JoblogFacts& facts)> facts;
+  // The joblog's Send for an expanded argument, known before it runs (so also
+  // for a task that times out or is lost); exec: the length of its stdin.
+  // Default: the size of the encoded argument. A Send from `facts` wins.
+  std::function<std::uint64_t(const json& arg)> send;
 };
 
 template <class Signature>
@@ -252,6 +257,7 @@ class JsonTask<R(Args...)> : public Task<R(Args...)> {
     a.verdict = std::move(info.verdict);
     a.command = std::move(info.command);
     a.facts = std::move(info.facts);
+    a.send = std::move(info.send);
     token_ = register_json_adapter(std::move(a));
   }
 
