@@ -12,6 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -33,7 +36,10 @@ struct Outcome {
   int exit_code = -1;
   std::string out;
   std::string err;
-  long max_rss_kb = 0;  // of the program itself
+  // The program's own peak resident memory after exec (VmHWM, sampled every
+  // few ms while it ran). Not ru_maxrss: that also holds the peak of this test
+  // process, whose memory the spawned child shared until its exec.
+  long max_rss_kb = 0;
 };
 
 inline std::string slurp(const fs::path& p) {
@@ -139,11 +145,13 @@ class Program : public LeakCheck {
   Outcome finish(pid_t pid) {
     Outcome o;
     int status = 0;
-    rusage ru{};
-    while (::wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
+    for (;;) {
+      const pid_t r = ::waitpid(pid, &status, WNOHANG);
+      if (r == pid || (r < 0 && errno != EINTR)) break;
+      o.max_rss_kb = std::max(o.max_rss_kb, peak_rss_kb(pid));
+      std::this_thread::sleep_for(std::chrono::milliseconds(3));
     }
     o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    o.max_rss_kb = ru.ru_maxrss;
     o.out = slurp(dir_ / "stdout.txt");
     o.err = slurp(dir_ / "stderr.txt");
     fs::remove(dir_ / "stdout.txt");
@@ -180,10 +188,26 @@ class Program : public LeakCheck {
     return finish(pid);
   }
 
-  // Complete lines in a file (a line counts once its '\n' is there).
+  // VmHWM of a live process, in KiB (0 once it is gone).
+  static long peak_rss_kb(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind("VmHWM:", 0) == 0) return std::atol(line.c_str() + 6);
+    return 0;
+  }
+
+  // Complete lines in a file (a line counts once its '\n' is there), read in
+  // pieces: a results file can be hundreds of MB.
   static std::size_t lines_in(const fs::path& p) {
-    const std::string s = slurp(p);
-    return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n'));
+    std::ifstream in(p, std::ios::binary);
+    std::vector<char> buf(1 << 16);
+    std::size_t n = 0;
+    while (in) {
+      in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+      n += static_cast<std::size_t>(std::count(buf.data(), buf.data() + in.gcount(), '\n'));
+    }
+    return n;
   }
 
   fs::path dir_;
