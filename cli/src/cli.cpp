@@ -16,6 +16,7 @@
 
 #include "builtin_tasks.hpp"
 #include "exec_command.hpp"
+#include "suggest.hpp"
 #include "taskfarm/cli/duration.hpp"
 #include "taskfarm/cli/json_task.hpp"
 #include "taskfarm/cli/size.hpp"
@@ -88,43 +89,6 @@ std::pair<std::string, std::string> split_signature(const std::string& sig) {
   return {args, result};
 }
 
-// Levenshtein distance, for "did you mean".
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diag = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
-// The name among `known` nearest to `word` (at most two edits, or a prefix of
-// at least three letters), or "".
-std::string nearest(std::string_view word, const std::vector<std::string>& known) {
-  std::size_t best = 3;
-  std::string pick;
-  for (const auto& k : known) {
-    const bool prefix = word.size() >= 3 && k.size() > word.size() && k.compare(0, word.size(), word) == 0;
-    const std::size_t d = prefix ? 1 : edit_distance(word, k);
-    if (d < best) {
-      best = d;
-      pick = k;
-    }
-  }
-  return pick;
-}
-
-std::string join_names(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
-  return out;
-}
 
 // A count option: a whole number from 0 to `max`. Returns the problem, or "".
 std::string parse_count(const std::string& text, std::uint64_t max, std::uint64_t& value) {
@@ -278,7 +242,7 @@ int main(int argc, char** argv) {
   const std::string first = argv[1];
   if (!first.empty() && first[0] != '-' &&
       std::find(command_names.begin(), command_names.end(), first) == command_names.end()) {
-    const std::string near = nearest(first, command_names);
+    const std::string near = nearest_name(first, command_names);
     std::cerr << "taskfarm: unknown command \"" << first << "\"";
     if (!near.empty())
       std::cerr << "; did you mean \"" << near << "\"?\n";
@@ -329,7 +293,7 @@ int main(int argc, char** argv) {
         return run_external(command, 3, args);
       }
       if (std::find(command_names.begin(), command_names.end(), help_command) == command_names.end()) {
-        const std::string near = nearest(help_command, command_names);
+        const std::string near = nearest_name(help_command, command_names);
         std::cerr << "taskfarm: help: there is no command \"" << help_command << "\""
                   << (near.empty() ? "" : "; did you mean \"" + near + "\"?") << " (the commands are "
                   << join_names(command_names) << ")\n";

@@ -1,0 +1,44 @@
+#include "suggest.hpp"
+
+#include <algorithm>
+
+namespace taskfarm::cli {
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string nearest_name(std::string_view word, const std::vector<std::string>& known) {
+  std::size_t best = 3;
+  std::string pick;
+  for (const auto& k : known) {
+    const std::string_view a = word.size() < k.size() ? word : std::string_view(k);
+    const std::string_view b = word.size() < k.size() ? std::string_view(k) : word;
+    const bool prefix = a.size() >= 3 && b.substr(0, a.size()) == a;
+    const std::size_t d = prefix ? 1 : edit_distance(word, k);
+    if (d < best) {
+      best = d;
+      pick = k;
+    }
+  }
+  return pick;
+}
+
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+}  // namespace taskfarm::cli
