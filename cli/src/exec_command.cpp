@@ -9,7 +9,9 @@
 #include <charconv>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include "taskfarm/cli/cli.hpp"
@@ -121,6 +123,15 @@ OnError parse_halt(const std::string& s) {
 
 // A placeholder of a word: its body ("", "#", "2", "= ... =") when word[i]
 // opens one, else nullopt.
+// The path part suffix of a placeholder body ("/.", "//", "/", "."), or "".
+std::string_view path_suffix(std::string_view body) {
+  for (std::string_view suffix : {"/.", "//", "/", "."})
+    if (body.size() >= suffix.size() && body.substr(body.size() - suffix.size()) == suffix) return suffix;
+  return {};
+}
+
+// A placeholder of a word: its body ("", "#", "2", "1/.", "= ... =") when
+// word[i] opens one, else nullopt.
 std::optional<std::string> placeholder_at(const std::string& w, std::size_t i) {
   if (w[i] != '{' || (i + 1 < w.size() && w[i + 1] == '{')) return std::nullopt;
   if (w.compare(i, 2, "{=") == 0) {
@@ -131,7 +142,9 @@ std::optional<std::string> placeholder_at(const std::string& w, std::size_t i) {
   const auto close = w.find('}', i);
   if (close == std::string::npos) return std::nullopt;
   std::string body = w.substr(i + 1, close - i - 1);
-  if (body.empty() || body == "#" || all_digits(body)) return body;
+  if (body == "#") return body;
+  const std::string_view ref = std::string_view(body).substr(0, body.size() - path_suffix(body).size());
+  if (ref.empty() || all_digits(std::string(ref))) return body;
   return std::nullopt;
 }
 
@@ -256,6 +269,25 @@ ExecInputs split_exec_words(const std::vector<std::string>& words) {
 json exec_template(const ExecInputs& in, bool shell) {
   const std::size_t groups = std::max<std::size_t>(1, in.groups.size());
   const bool any = has_placeholder(in.command);
+  // A placeholder as the job file's template writes it: {} and {1} ... (one
+  // source: {1} is {}), with its path suffix.
+  auto normalized = [&](const std::string& body) -> std::string {
+    const std::string_view suffix = path_suffix(body);
+    const std::string ref = body.substr(0, body.size() - suffix.size());
+    if (ref.empty() && groups > 1 && !suffix.empty())
+      throw std::invalid_argument("{" + body + "}: with several input sources, name one: {1" + std::string(suffix) +
+                                  "}, {2" + std::string(suffix) + "}, ...");
+    if (ref.empty() || groups == 1) {
+      if (!ref.empty()) (void)group_number(ref, groups);
+      return "{" + std::string(suffix) + "}";
+    }
+    return "{" + std::to_string(group_number(ref, groups)) + std::string(suffix) + "}";
+  };
+  auto all_groups = [&](const char* sep) {
+    std::string all;
+    for (std::size_t g = 1; g <= groups; ++g) all += (g > 1 ? sep : "") + ("{" + std::to_string(g) + "}");
+    return all;
+  };
   json argv = json::array();
   if (!shell) {
     for (const auto& w : in.command) {
@@ -265,14 +297,8 @@ json exec_template(const ExecInputs& in, bool shell) {
       }
       argv.push_back(rewrite_word(w, [&](const std::string& body) -> std::string {
         if (body == "#" || body.front() == '=') return "{" + body + "}";
-        if (body.empty()) {
-          if (groups == 1) return "{}";
-          std::string all;
-          for (std::size_t g = 1; g <= groups; ++g) all += (g > 1 ? " {" : "{") + std::to_string(g) + "}";
-          return all;
-        }
-        const std::size_t n = group_number(body, groups);
-        return groups == 1 ? std::string("{}") : "{" + std::to_string(n) + "}";
+        if (body.empty() && groups > 1) return all_groups(" ");
+        return normalized(body);
       }));
     }
     if (!any) {
@@ -283,19 +309,28 @@ json exec_template(const ExecInputs& in, bool shell) {
     }
     return json{{"argv", argv}};
   }
-  // A shell script: the inputs are its positional parameters.
+  // A shell script: the inputs are its positional parameters, $1 ... $G for
+  // the sources, then one more for each path part ({.}, {2/}, ...) it uses.
+  std::vector<std::string> positional;
+  for (std::size_t g = 1; g <= groups; ++g) positional.push_back(groups == 1 ? "{}" : "{" + std::to_string(g) + "}");
+  auto param = [](std::size_t n) {
+    return n < 10 ? "\"$" + std::to_string(n) + "\"" : "\"${{" + std::to_string(n) + "}}\"";
+  };
   std::string script = rewrite_word(joined(in.command), [&](const std::string& body) -> std::string {
     if (body == "#" || body.front() == '=') return "{" + body + "}";  // digits: safe to paste
-    if (body.empty()) return groups == 1 ? "\"$1\"" : "\"$@\"";
-    const std::size_t n = group_number(body, groups);
-    return n < 10 ? "\"$" + std::to_string(n) + "\"" : "\"${{" + std::to_string(n) + "}}\"";
+    if (body.empty()) return groups == 1 ? param(1) : "\"$@\"";
+    const std::string ref = normalized(body);
+    const auto at = std::find(positional.begin(), positional.end(), ref);
+    if (at != positional.end()) return param(static_cast<std::size_t>(at - positional.begin()) + 1);
+    positional.push_back(ref);
+    return param(positional.size());
   });
   if (!any) script += " \"$@\"";
+  if (positional.size() > groups && script.find("\"$@\"") != std::string::npos)
+    throw std::invalid_argument("a shell command cannot use both {} (all inputs, \"$@\") and path parts such as "
+                                "{1.}: name each input instead ({1} {2} ...)");
   argv.push_back(script);
-  if (groups == 1)
-    argv.push_back("{}");
-  else
-    for (std::size_t g = 1; g <= groups; ++g) argv.push_back("{" + std::to_string(g) + "}");
+  for (const auto& p : positional) argv.push_back(p);
   return json{{"argv", argv}, {"shell", true}};
 }
 

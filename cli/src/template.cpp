@@ -23,6 +23,10 @@ namespace {
 // A placeholder: {} (whole item), {#} (index) or {a.b.0} (a field path).
 struct Ref {
   enum class Kind { whole, index, field } kind = Kind::whole;
+  // GNU parallel's path forms of a string value: {.} without its extension,
+  // {/} its last component, {//} its directory, {/.} the last component
+  // without its extension (also {key.}, {1/}, ...).
+  enum class PathPart { all, no_ext, base, dir, base_no_ext } part = PathPart::all;
   std::vector<std::string> segments;  // for field
   std::string text;                   // as written, with braces, for messages
 };
@@ -83,6 +87,17 @@ bool is_name_char(char c) {
 Ref parse_ref(std::string_view body, const std::string& path, const std::string& source) {
   Ref r;
   r.text.append("{").append(body).append("}");
+  for (const auto& [suffix, part] : {std::pair{std::string_view("/."), Ref::PathPart::base_no_ext},
+                                     std::pair{std::string_view("//"), Ref::PathPart::dir},
+                                     std::pair{std::string_view("/"), Ref::PathPart::base},
+                                     std::pair{std::string_view("."), Ref::PathPart::no_ext}}) {
+    if (body.size() >= suffix.size() && body.substr(body.size() - suffix.size()) == suffix) {
+      r.part = part;
+      body.remove_suffix(suffix.size());
+      if (body == "#") fail(path, source, "placeholder " + r.text + ": {#} is a number, it has no path parts");
+      break;
+    }
+  }
   if (body.empty()) return r;
   if (body == "#") {
     r.kind = Ref::Kind::index;
@@ -364,8 +379,44 @@ Node compile_node(const json& src, const std::string& path) {
 
 std::string input_label(std::size_t index) { return "input #" + std::to_string(index); }
 
+// Part `part` of path `p`, as GNU parallel's {.} {/} {//} {/.} give it.
+std::string path_part(const std::string& p, Ref::PathPart part) {
+  const auto slash = p.rfind('/');
+  const std::string base = slash == std::string::npos ? p : p.substr(slash + 1);
+  auto no_ext = [](const std::string& s, std::size_t from) {
+    const auto dot = s.rfind('.');
+    return dot == std::string::npos || dot < from || dot == from ? s : s.substr(0, dot);
+  };
+  switch (part) {
+    case Ref::PathPart::all: return p;
+    case Ref::PathPart::no_ext: return no_ext(p, slash == std::string::npos ? 0 : slash + 1);
+    case Ref::PathPart::base: return base;
+    case Ref::PathPart::dir:
+      if (slash == std::string::npos) return ".";
+      return slash == 0 ? std::string("/") : p.substr(0, slash);
+    case Ref::PathPart::base_no_ext: return no_ext(base, 0);
+  }
+  return p;
+}
+
+const json& resolve_value(const Ref& r, const json& item, std::size_t index, json& scratch, const Node& at,
+                          const std::string& source);
+
+// The value of a placeholder for item `item`: the item, its index or a field,
+// and then, for {.} {/} {//} {/.}, that part of it (a string).
 const json& resolve(const Ref& r, const json& item, std::size_t index, json& scratch, const Node& at,
                     const std::string& source) {
+  const json& v = resolve_value(r, item, index, scratch, at, source);
+  if (r.part == Ref::PathPart::all) return v;
+  if (!v.is_string())
+    fail(at.path, source, "placeholder " + r.text + " takes a part of a path, so it needs a string, but " +
+                              input_label(index) + " gives " + describe_json(v));
+  scratch = path_part(v.get_ref<const std::string&>(), r.part);
+  return scratch;
+}
+
+const json& resolve_value(const Ref& r, const json& item, std::size_t index, json& scratch, const Node& at,
+                          const std::string& source) {
   switch (r.kind) {
     case Ref::Kind::whole: return item;
     case Ref::Kind::index:
@@ -503,7 +554,7 @@ json Template::expand(const json& item, std::size_t index) const { return expand
 
 bool Template::is_identity() const noexcept {
   const auto* w = std::get_if<Node::Whole>(&root_->v);
-  return w != nullptr && w->ref.kind == Ref::Kind::whole;
+  return w != nullptr && w->ref.kind == Ref::Kind::whole && w->ref.part == Ref::PathPart::all;
 }
 
 }  // namespace taskfarm::cli

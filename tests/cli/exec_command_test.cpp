@@ -62,6 +62,15 @@ TEST(ExecTemplate, PlaceholdersOfSeveralGroupsAndLiteralBraces) {
                std::invalid_argument);
 }
 
+TEST(ExecTemplate, PathPartsBecomeTemplatePlaceholdersOrPositionalParameters) {
+  EXPECT_EQ(exec_template(split_exec_words({"mv", "{}", "{.}.bak", "{1/}", ":::", "a"}), false),
+            (json{{"argv", {"mv", "{}", "{.}.bak", "{/}"}}}));
+  EXPECT_EQ(exec_template(split_exec_words({"cp", "{1}", "{2//}/{1/.}", ":::", "a", ":::", "b"}), false),
+            (json{{"argv", {"cp", "{1}", "{2//}/{1/.}"}}}));
+  EXPECT_EQ(exec_template(split_exec_words({"gzip < {} > {.}.gz; echo {.}", ":::", "a"}), true),
+            (json{{"argv", {"gzip < \"$1\" > \"$2\".gz; echo \"$2\"", "{}", "{.}"}}, {"shell", true}}));
+}
+
 TEST(ExecTemplate, AShellScriptGetsItsInputsAsPositionalParameters) {
   EXPECT_EQ(exec_template(split_exec_words({"gzip -9 {} && echo {#}", ":::", "a"}), true),
             (json{{"argv", {"gzip -9 \"$1\" && echo {#}", "{}"}}, {"shell", true}}));
@@ -133,6 +142,18 @@ TEST_F(ExecProgram, EachCommandsOutputIsPrintedWholeNeverInterleaved) {
   }
   EXPECT_EQ(seen.size(), 12u);
   EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 12);
+}
+
+TEST_F(ExecProgram, PathPartsAsInGnuParallel) {
+  const auto o = exec({"-k", "echo", "{.}", "{/}", "{//}", "{/.}", ":::", "dir/sub/file.tar.gz", "plain", ".hidden"});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out, "dir/sub/file.tar file.tar.gz dir/sub file.tar\nplain plain . plain\n.hidden .hidden . .hidden\n");
+  const auto s = exec({"-k", "echo {1/.} {2} {1//}", ":::", "a/b.txt", ":::", "x y"});
+  EXPECT_EQ(s.exit_code, 0) << s.err;
+  EXPECT_EQ(s.out, "b x y a\n");
+  const auto bad = exec({"echo", "{.}", ":::", "a", ":::", "b"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("name one: {1.}"), std::string::npos) << bad.err;
 }
 
 TEST_F(ExecProgram, TagPrefixesEveryLineWithItsInput) {

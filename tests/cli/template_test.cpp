@@ -190,4 +190,19 @@ TEST(Template, ExpansionErrorsNameThePathAndTheInput) {
   EXPECT_NE(template_error("{list.5}", json{{"list", {1}}}).find("no element 5"), std::string::npos);
 }
 
+TEST(Template, PathPartsOfAStringAsGnuParallelGivesThem) {
+  EXPECT_EQ(expand("{.}", "dir/sub.d/file.tar.gz"), "dir/sub.d/file.tar");
+  EXPECT_EQ(expand("{/}", "dir/sub.d/file.tar.gz"), "file.tar.gz");
+  EXPECT_EQ(expand("{//}", "dir/sub.d/file.tar.gz"), "dir/sub.d");
+  EXPECT_EQ(expand("{/.}", "dir/sub.d/file.tar.gz"), "file.tar");
+  EXPECT_EQ(expand("{.}", "sub.d/noext"), "sub.d/noext");  // a dot of a directory is no extension
+  EXPECT_EQ(expand("{.}", ".bashrc"), ".bashrc");          // nor a leading dot
+  EXPECT_EQ(expand("{//}", "file"), ".");
+  EXPECT_EQ(expand("{//}", "/file"), "/");
+  EXPECT_EQ(expand("{src/.}.o", json{{"src", "lib/a.c"}}), "a.o");
+  EXPECT_EQ(expand(json::array({"{1.}", "{2/}"}), json{{"1", "x.c"}, {"2", "d/y"}}), json::array({"x", "y"}));
+  EXPECT_NE(template_error("{.}", 5).find("needs a string"), std::string::npos);
+  EXPECT_NE(template_error("{#/}", "a").find("has no path parts"), std::string::npos);
+}
+
 }  // namespace
