@@ -53,6 +53,8 @@ std::uint64_t chaos_spin_impl(std::uint64_t x) {
 // ready, one that crashes (without a core dump).
 void chaos_slow_init_impl() { std::this_thread::sleep_for(std::chrono::milliseconds(300)); }
 inline const taskfarm::Task<void()> chaos_slow_init{"pool_test.chaos_slow_init", &chaos_slow_init_impl};
+void chaos_hang_init_impl() { std::this_thread::sleep_for(std::chrono::seconds(30)); }
+inline const taskfarm::Task<void()> chaos_hang_init{"pool_test.chaos_hang_init", &chaos_hang_init_impl};
 void chaos_crash_init_impl() {
   const rlimit none{0, 0};
   ::setrlimit(RLIMIT_CORE, &none);
@@ -454,6 +456,29 @@ TEST_P(PoolChaos, WorkerCrashingAtEveryStartEndsThePoolAfterAFewTries) {
     const std::string what = e.what();
     EXPECT_NE(what.find("killed by SIGSEGV before it was ready (6 starts in a row failed"), std::string::npos) << what;
   }
+  EXPECT_EQ(pool.stats().restarts, 5u);
+}
+
+TEST_P(PoolChaos, AWorkerThatNeverBecomesReadyIsKilledAtStartTimeout) {
+  // A start that hangs (a stuck initializer, a deadlock inherited through
+  // fork) is noticed at start_timeout: the worker is killed and started
+  // again, and when every start hangs the work fails with the cause, well
+  // before the 30 s the initializer would take.
+  auto o = options(1);
+  o.initializer = &chaos_hang_init;
+  o.start_timeout = std::chrono::milliseconds(150);
+  Pool pool(o);
+  HangGuard guard("map in a pool whose workers never become ready");
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    (void)pool.map(square, iota(3));
+    FAIL() << "the pool ran tasks";
+  } catch (const taskfarm::Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("was not ready within start_timeout (150 ms)"), std::string::npos) << what;
+    EXPECT_NE(what.find("starts in a row failed"), std::string::npos) << what;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(25)) << "the hung starts were waited for";
   EXPECT_EQ(pool.stats().restarts, 5u);
 }
 
