@@ -90,20 +90,6 @@ std::pair<std::string, std::string> split_signature(const std::string& sig) {
 }
 
 
-// A count option: a whole number from 0 to `max`. Returns the problem, or "".
-std::string parse_count(const std::string& text, std::uint64_t max, std::uint64_t& value) {
-  const bool digits = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
-  if (!digits) {
-    const bool negative = text.size() > 1 && text[0] == '-' &&
-                          std::all_of(text.begin() + 1, text.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (negative) return "must be at least 0, found " + text;
-    return "expected a whole number, found \"" + text + "\"";
-  }
-  if (std::from_chars(text.data(), text.data() + text.size(), value).ec != std::errc() || value > max)
-    return "at most " + std::to_string(max) + " allowed, found " + text;
-  return "";
-}
-
 // Tasks named "taskfarm.*" belong to the library and its programs (the CLI's
 // worker initializer, the benchmarks' probes): `taskfarm tasks` does not list them.
 bool is_internal_task(const std::string& name) { return name.rfind("taskfarm.", 0) == 0; }
@@ -309,7 +295,7 @@ int main(int argc, char** argv) {
       if (workers_opt->count() != 0 || jobs_opt->count() != 0) {
         const bool by_jobs = jobs_opt->count() != 0;
         std::uint64_t n = 0;
-        const std::string problem = parse_count(by_jobs ? jobs : workers, kMaxWorkers, n);
+        const std::string problem = count_problem(by_jobs ? jobs : workers, kMaxWorkers, n);
         if (!problem.empty()) return usage(by_jobs ? "--jobs" : "--workers", problem);
         ro.workers = static_cast<std::size_t>(n);
       }
@@ -332,7 +318,7 @@ int main(int argc, char** argv) {
       }
       if (retries_opt->count() != 0) {
         std::uint64_t n = 0;
-        const std::string problem = parse_count(retries, 1000, n);
+        const std::string problem = count_problem(retries, 1000, n);
         if (!problem.empty()) return usage("--retries", problem);
         ro.retries = static_cast<unsigned>(n);
       }

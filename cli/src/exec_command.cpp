@@ -14,6 +14,7 @@
 #include <string_view>
 #include <thread>
 
+#include "suggest.hpp"
 #include "taskfarm/cli/cli.hpp"
 #include "taskfarm/cli/duration.hpp"
 #include "taskfarm/cli/exec.hpp"
@@ -61,8 +62,7 @@ bool all_digits(const std::string& s) {
 
 std::uint64_t parse_count(const std::string& s, const std::string& option, std::uint64_t max) {
   std::uint64_t n = 0;
-  if (!all_digits(s) || std::from_chars(s.data(), s.data() + s.size(), n).ec != std::errc() || n > max)
-    bad(option, "expected a whole number from 0 to " + std::to_string(max) + ", found \"" + s + "\"");
+  if (const std::string problem = count_problem(s, max, n); !problem.empty()) bad(option, problem);
   return n;
 }
 

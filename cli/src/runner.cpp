@@ -550,8 +550,9 @@ class JobRun {
     Pending& p = w.items[i];
     auto& o = batch->outcome(batch == w.batch ? i : 0);
     if (o.ok) {
-      if (rerun_if_failed(id, i, p, o, std::nullopt)) return;
-      record(p, &o, std::nullopt);
+      std::optional<json> decoded;  // the verdict's decode, not done twice
+      if (rerun_if_failed(id, i, p, o, std::nullopt, &decoded)) return;
+      record(p, &o, std::nullopt, std::move(decoded));
     } else {
       ErrorInfo e = classify(o.error);
       if (std::strcmp(e.status, "cancelled") == 0 && o.attempts == 0 && p.attempts_before == 0) {
@@ -570,14 +571,18 @@ class JobRun {
   // job.retries: submits input `p` (item i of window `id`) again when its task
   // failed and it has re-runs left, unless the run is stopping. True when it
   // did (the outcome is then not recorded).
+  // `decoded` (for an ok outcome) receives the value it decoded to judge it.
   bool rerun_if_failed(std::uint64_t id, std::size_t i, Pending& p, taskfarm::detail::Outcome& o,
-                       const std::optional<ErrorInfo>& err) {
+                       const std::optional<ErrorInfo>& err, std::optional<json>* decoded = nullptr) {
     if (p.retries_left == 0 || stop_pulling_ || halting_ || st_.killed) return false;
     if (err) {
       if (std::strcmp(err->status, "cancelled") == 0) return false;
     } else if (job_.adapter->verdict) {
       try {
-        if (!job_.adapter->verdict(job_.adapter->decode(o.value))) return false;
+        json value = job_.adapter->decode(o.value);
+        const bool failed = job_.adapter->verdict(value).has_value();
+        if (decoded) *decoded = std::move(value);
+        if (!failed) return false;
       } catch (...) {
         // a result that does not decode is a failure: run it again
       }
@@ -687,14 +692,15 @@ class JobRun {
 
   // Turns an outcome into its result line and joblog line, counts it, and
   // applies the halt policy. `o` is null for inputs that failed before running.
-  void record(Pending& p, taskfarm::detail::Outcome* o, std::optional<ErrorInfo> err) {
+  void record(Pending& p, taskfarm::detail::Outcome* o, std::optional<ErrorInfo> err,
+              std::optional<json> decoded = std::nullopt) {
     json value;
     bool has_value = false;
     std::optional<JsonVerdict> verdict;
     JoblogFacts facts;
     if (o && o->ok) {
       try {
-        value = job_.adapter->decode(o->value);
+        value = decoded ? std::move(*decoded) : job_.adapter->decode(o->value);
         has_value = true;
         if (job_.adapter->verdict) verdict = job_.adapter->verdict(value);
         if (job_.adapter->facts) job_.adapter->facts(value, facts);

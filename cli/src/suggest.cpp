@@ -1,6 +1,7 @@
 #include "suggest.hpp"
 
 #include <algorithm>
+#include <charconv>
 
 namespace taskfarm::cli {
 
@@ -39,6 +40,20 @@ std::string join_names(const std::vector<std::string>& names) {
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
   return out;
+}
+
+std::string count_problem(const std::string& text, std::uint64_t max, std::uint64_t& value) {
+  auto digits = [](std::string_view t) {
+    return !t.empty() && std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  if (!digits(text)) {
+    if (text.size() > 1 && text[0] == '-' && digits(std::string_view(text).substr(1)))
+      return "must be at least 0, found " + text;
+    return "expected a whole number, found \"" + text + "\"";
+  }
+  if (std::from_chars(text.data(), text.data() + text.size(), value).ec != std::errc() || value > max)
+    return "at most " + std::to_string(max) + " allowed, found " + text;
+  return "";
 }
 
 }  // namespace taskfarm::cli

@@ -1,7 +1,8 @@
 #pragma once
-// "Did you mean" for names typed by a user (job file keys, task and transport
-// names, commands), and lists of names for messages.
+// What a user typed: "did you mean" for names (job file keys, task and
+// transport names, commands), lists of names for messages, and counts.
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,5 +19,9 @@ namespace taskfarm::cli {
 
 // "a, b, c".
 [[nodiscard]] std::string join_names(const std::vector<std::string>& names);
+
+// A count typed on the command line: a whole number from 0 to `max`, into
+// `value`. Returns what is wrong with it ("must be at least 0, found -1"), or "".
+[[nodiscard]] std::string count_problem(const std::string& text, std::uint64_t max, std::uint64_t& value);
 
 }  // namespace taskfarm::cli

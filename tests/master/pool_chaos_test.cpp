@@ -462,14 +462,13 @@ TEST_P(PoolChaos, WorkerCrashingAtEveryStartEndsThePoolAfterAFewTries) {
 TEST_P(PoolChaos, AWorkerThatNeverBecomesReadyIsKilledAtStartTimeout) {
   // A start that hangs (a stuck initializer, a deadlock inherited through
   // fork) is noticed at start_timeout: the worker is killed and started
-  // again, and when every start hangs the work fails with the cause, well
-  // before the 30 s the initializer would take.
+  // again, and when every start hangs the work fails with that cause (the
+  // HangGuard ends the test if the 30 s starts were waited for instead).
   auto o = options(1);
   o.initializer = &chaos_hang_init;
   o.start_timeout = std::chrono::milliseconds(150);
   Pool pool(o);
-  HangGuard guard("map in a pool whose workers never become ready");
-  const auto t0 = std::chrono::steady_clock::now();
+  HangGuard guard("map in a pool whose workers never become ready", std::chrono::seconds(20));
   try {
     (void)pool.map(square, iota(3));
     FAIL() << "the pool ran tasks";
@@ -478,7 +477,6 @@ TEST_P(PoolChaos, AWorkerThatNeverBecomesReadyIsKilledAtStartTimeout) {
     EXPECT_NE(what.find("was not ready within start_timeout (150 ms)"), std::string::npos) << what;
     EXPECT_NE(what.find("starts in a row failed"), std::string::npos) << what;
   }
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(25)) << "the hung starts were waited for";
   EXPECT_EQ(pool.stats().restarts, 5u);
 }
 
