@@ -727,13 +727,15 @@ class JobRun {
     }
     const double seconds = o ? static_cast<double>(o->duration_ns) / 1e9 : 0.0;
 
-    std::string& line = p.line;
-    line = job_field_ + std::to_string(p.index) + ",\"input\":" + dump(p.input) + ",\"status\":\"" + status + "\"";
-    if (has_value) line += ",\"value\":" + dump(value);
-    if (!ok) line += ",\"error\":{\"type\":" + dump(etype) + ",\"message\":" + dump(emsg) + "}";
-    line += ",\"attempts\":" + std::to_string(p.attempts_before + (o ? o->attempts : 0));
-    line += ",\"worker\":" + (o && o->worker >= 0 ? std::to_string(o->worker) : std::string("null"));
-    line += ",\"seconds\":" + fixed(seconds, 6) + "}";
+    if (st_.results) {  // taskfarm exec without --results writes none: no line to build
+      std::string& line = p.line;
+      line = job_field_ + std::to_string(p.index) + ",\"input\":" + dump(p.input) + ",\"status\":\"" + status + "\"";
+      if (has_value) line += ",\"value\":" + dump(value);
+      if (!ok) line += ",\"error\":{\"type\":" + dump(etype) + ",\"message\":" + dump(emsg) + "}";
+      line += ",\"attempts\":" + std::to_string(p.attempts_before + (o ? o->attempts : 0));
+      line += ",\"worker\":" + (o && o->worker >= 0 ? std::to_string(o->worker) : std::string("null"));
+      line += ",\"seconds\":" + fixed(seconds, 6) + "}";
+    }
 
     rep_.busy_s += seconds;
     if (st_.command_output && has_value && value.is_object()) {
